@@ -1,0 +1,457 @@
+"""The arithmetic of transposed convolution, in plain Python ints.
+
+This module is the single owner of every shape fact in convt: argument
+normalization and validation (with Keras's messages), the output length of each
+spatial axis, and where Keras's output window sits inside the full scatter.
+Layers, backends, tools and benchmarks ask it; nobody re-derives.
+
+Geometry of one spatial axis. With input length ``i``, stride ``s``, kernel
+size ``k`` and dilation ``d``, the effective kernel is ``K = (k - 1) * d + 1``
+and the *full scatter* places input element ``n`` with tap ``j`` at index
+``n * s + j * d``; it has length ``(i - 1) * s + K``. Keras's output is a
+window of that scatter: it starts ``crop_left`` elements in and is
+``output_length`` long. A window that runs past the end of the scatter reads
+zeros (``crop_right < 0``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+PADDINGS = ("valid", "same")
+DATA_FORMATS = ("channels_last", "channels_first")
+SPATIAL_RANKS = (1, 2, 3)
+MAX_ELEMENTS = 2**40
+"""No tensor that convt allocates may have more elements than this."""
+
+_default_data_format = "channels_last"
+
+
+def is_integer(value: object) -> bool:
+    """True for Python and NumPy integers, False for bools and everything else."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def normalize_tuple(
+    value: int | Sequence[int], rank: int, name: str, *, allow_zero: bool = False
+) -> tuple[int, ...]:
+    """Turns an int or a sequence of ints into a tuple of ``rank`` ints.
+
+    Raises:
+        ValueError: if ``value`` is not an int or a sequence of ``rank`` ints,
+            or holds a negative value (or zero when ``allow_zero`` is False).
+    """
+    expected = f"The `{name}` argument must be a tuple of {rank} integers"
+    if is_integer(value):
+        values = (int(value),) * rank
+    elif isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{expected}. Received: {name}={value!r}")
+    else:
+        values = tuple(value)
+        if len(values) != rank or not all(is_integer(v) for v in values):
+            raise ValueError(f"{expected}. Received: {name}={value!r}")
+        values = tuple(int(v) for v in values)
+    lowest = 0 if allow_zero else 1
+    if any(v < lowest for v in values):
+        requirement = ">= 0" if allow_zero else "> 0"
+        raise ValueError(
+            f"{expected}, each `value {requirement}`. Received: {name}={value!r}"
+        )
+    return values
+
+
+def normalize_padding(padding: str) -> str:
+    """Lower-cases ``padding`` and checks it is ``"valid"`` or ``"same"``."""
+    lowered = padding.lower() if isinstance(padding, str) else None
+    if lowered not in PADDINGS:
+        raise ValueError(
+            "The `padding` argument must be one of 'valid', 'same' "
+            f"(case-insensitive). Received: padding={padding!r}"
+        )
+    return lowered
+
+
+def image_data_format() -> str:
+    """The data format used when ``data_format=None`` (default ``"channels_last"``)."""
+    return _default_data_format
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Sets the data format used when ``data_format=None``.
+
+    Example:
+        >>> import convt
+        >>> convt.set_image_data_format("channels_last")
+        >>> convt.image_data_format()
+        'channels_last'
+    """
+    global _default_data_format
+    _default_data_format = normalize_data_format(data_format)
+
+
+def normalize_data_format(data_format: str | None) -> str:
+    """Resolves ``None`` to the default and checks the value."""
+    if data_format is None:
+        return _default_data_format
+    lowered = data_format.lower() if isinstance(data_format, str) else None
+    if lowered not in DATA_FORMATS:
+        raise ValueError(
+            "The `data_format` argument must be one of 'channels_last', "
+            f"'channels_first'. Received: data_format={data_format!r}"
+        )
+    return lowered
+
+
+def normalize_rank(rank: int) -> int:
+    """Checks that the number of spatial axes is 1, 2 or 3."""
+    if not is_integer(rank) or rank not in SPATIAL_RANKS:
+        raise ValueError(
+            "Transposed convolution supports 1, 2 or 3 spatial dimensions. "
+            f"Received: rank={rank!r}"
+        )
+    return int(rank)
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """Where Keras's output window sits in the full scatter of one axis."""
+
+    input_length: int
+    stride: int
+    kernel_size: int
+    dilation: int
+    output_length: int
+    crop_left: int
+
+    @property
+    def full_length(self) -> int:
+        """Length of the full scatter, ``(i - 1) * s + (k - 1) * d + 1``."""
+        if self.input_length == 0:
+            return 0
+        return (self.input_length - 1) * self.stride + self.effective_kernel
+
+    @property
+    def effective_kernel(self) -> int:
+        return (self.kernel_size - 1) * self.dilation + 1
+
+    @property
+    def crop_right(self) -> int:
+        """Elements cut from the right end; negative means zeros appended."""
+        return self.full_length - self.crop_left - self.output_length
+
+
+def _padding_amounts(
+    kernel_size: int, stride: int, dilation: int, padding: str, output_padding: int | None
+) -> tuple[int, int]:
+    """Keras's (left, right) padding of the stride-dilated input.
+
+    The transposed convolution equals a stride-1 correlation of the input
+    dilated by ``stride`` and padded by these amounts with the flipped kernel.
+    """
+    effective = (kernel_size - 1) * dilation + 1
+    if padding == "valid":
+        if output_padding is None:
+            output_padding = max(effective, stride) - effective
+        return effective - 1, effective - 1 + output_padding
+    if output_padding is None:
+        total = stride + effective - 2
+    else:
+        total = effective + effective % 2 - 2 + output_padding
+    left = min(total // 2 + total % 2, effective - 1)
+    return left, total - left
+
+
+def output_length(
+    input_length: int | None,
+    kernel_size: int,
+    stride: int,
+    padding: str,
+    output_padding: int | None,
+    dilation: int,
+) -> int | None:
+    """Keras's output length of one spatial axis (``None`` stays ``None``).
+
+    An empty axis (``input_length == 0``) gives an empty output axis.
+    """
+    if input_length is None:
+        return None
+    if input_length == 0:
+        return 0
+    left, right = _padding_amounts(kernel_size, stride, dilation, padding, output_padding)
+    effective = (kernel_size - 1) * dilation + 1
+    return (input_length - 1) * stride + 1 + left + right - effective + 1
+
+
+def axis_plan(
+    input_length: int,
+    kernel_size: int,
+    stride: int,
+    padding: str,
+    output_padding: int | None,
+    dilation: int,
+) -> AxisPlan:
+    """The output window of one axis inside its full scatter."""
+    left, _ = _padding_amounts(kernel_size, stride, dilation, padding, output_padding)
+    effective = (kernel_size - 1) * dilation + 1
+    return AxisPlan(
+        input_length=input_length,
+        stride=stride,
+        kernel_size=kernel_size,
+        dilation=dilation,
+        output_length=output_length(
+            input_length, kernel_size, stride, padding, output_padding, dilation
+        ),
+        crop_left=effective - 1 - left,
+    )
+
+
+@dataclass(frozen=True)
+class ConvTransposeArgs:
+    """Normalized arguments of one transposed convolution of ``rank`` spatial axes."""
+
+    rank: int
+    kernel_size: tuple[int, ...]
+    strides: tuple[int, ...]
+    padding: str
+    output_padding: tuple[int, ...] | None
+    data_format: str
+    dilation_rate: tuple[int, ...]
+
+    @classmethod
+    def normalize(
+        cls,
+        rank: int,
+        kernel_size: int | Sequence[int],
+        *,
+        strides: int | Sequence[int] = 1,
+        padding: str = "valid",
+        output_padding: int | Sequence[int] | None = None,
+        data_format: str | None = None,
+        dilation_rate: int | Sequence[int] = 1,
+    ) -> "ConvTransposeArgs":
+        """Validates and normalizes the arguments, raising Keras's ValueErrors."""
+        rank = normalize_rank(rank)
+        if output_padding is not None:
+            output_padding = normalize_tuple(
+                output_padding, rank, "output_padding", allow_zero=True
+            )
+        return cls(
+            rank=rank,
+            kernel_size=normalize_tuple(kernel_size, rank, "kernel_size"),
+            strides=normalize_tuple(strides, rank, "strides"),
+            padding=normalize_padding(padding),
+            output_padding=output_padding,
+            data_format=normalize_data_format(data_format),
+            dilation_rate=normalize_tuple(dilation_rate, rank, "dilation_rate"),
+        )
+
+    def check_layer_limits(self) -> None:
+        """The extra restrictions the Keras layers (not the op) impose."""
+        if self.output_padding is not None:
+            for axis, (pad, stride) in enumerate(zip(self.output_padding, self.strides)):
+                if pad >= stride:
+                    raise ValueError(
+                        "`output_padding` must be strictly less than `strides` "
+                        f"for all dimensions. At dimension {axis}, "
+                        f"`output_padding` is {pad} but `strides` is {stride}. "
+                        f"Received: output_padding={self.output_padding}, "
+                        f"strides={self.strides}"
+                    )
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` not supported in conjunction with "
+                f"`dilation_rate > 1`. Received: strides={self.strides} and "
+                f"dilation_rate={self.dilation_rate}"
+            )
+
+    def _axis_output_padding(self, axis: int) -> int | None:
+        return None if self.output_padding is None else self.output_padding[axis]
+
+    def axis_plans(self, input_spatial: Sequence[int]) -> tuple[AxisPlan, ...]:
+        """One :class:`AxisPlan` per spatial axis, for known input lengths."""
+        return tuple(
+            axis_plan(
+                length,
+                self.kernel_size[axis],
+                self.strides[axis],
+                self.padding,
+                self._axis_output_padding(axis),
+                self.dilation_rate[axis],
+            )
+            for axis, length in enumerate(input_spatial)
+        )
+
+    def output_spatial(self, input_spatial: Sequence[int | None]) -> tuple[int | None, ...]:
+        """Output lengths of the spatial axes; ``None`` stays ``None``."""
+        return tuple(
+            output_length(
+                length,
+                self.kernel_size[axis],
+                self.strides[axis],
+                self.padding,
+                self._axis_output_padding(axis),
+                self.dilation_rate[axis],
+            )
+            for axis, length in enumerate(input_spatial)
+        )
+
+    def split_shape(
+        self, shape: Sequence[int | None], name: str = "inputs"
+    ) -> tuple[int | None, tuple[int | None, ...], int | None]:
+        """Splits an input shape into (batch, spatial, channels) by data format."""
+        shape = check_shape(shape, self.rank + 2, name)
+        if self.data_format == "channels_last":
+            return shape[0], shape[1:-1], shape[-1]
+        return shape[0], shape[2:], shape[1]
+
+    def join_shape(
+        self, batch: int | None, spatial: Sequence[int | None], channels: int | None
+    ) -> tuple[int | None, ...]:
+        """The inverse of :meth:`split_shape`."""
+        if self.data_format == "channels_last":
+            return (batch, *spatial, channels)
+        return (batch, channels, *spatial)
+
+    def output_shape(
+        self, input_shape: Sequence[int | None], filters: int
+    ) -> tuple[int | None, ...]:
+        """The full output shape for ``input_shape`` and ``filters`` output channels."""
+        batch, spatial, _ = self.split_shape(input_shape)
+        shape = self.join_shape(batch, self.output_spatial(spatial), filters)
+        check_size(shape, "output")
+        return shape
+
+
+def check_shape(shape: Sequence[int | None], ndim: int, name: str) -> tuple[int | None, ...]:
+    """Checks a shape tuple: ``ndim`` entries, each a non-negative int or ``None``."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise ValueError(
+            f"Expected `{name}` shape to be a tuple of {ndim} integers or None. "
+            f"Received: {name}_shape={shape!r}"
+        ) from None
+    if len(dims) != ndim:
+        raise ValueError(
+            f"Expected `{name}` to have rank {ndim} (batch, spatial axes, "
+            f"channels), found rank {len(dims)}. Received: {name}_shape={dims}"
+        )
+    if not all(d is None or (is_integer(d) and d >= 0) for d in dims):
+        raise ValueError(
+            f"Expected `{name}` shape entries to be non-negative integers or "
+            f"None. Received: {name}_shape={dims}"
+        )
+    return tuple(None if d is None else int(d) for d in dims)
+
+
+def check_size(shape: Sequence[int | None], name: str) -> None:
+    """Refuses shapes whose element count is absurd, before anything is allocated."""
+    known = [d for d in shape if d is not None]
+    if math.prod(known) > MAX_ELEMENTS:
+        raise ValueError(
+            f"The `{name}` tensor would have more than {MAX_ELEMENTS} elements. "
+            f"Received: {name}_shape={tuple(shape)}"
+        )
+
+
+def kernel_parts(
+    kernel_shape: Sequence[int], rank: int
+) -> tuple[tuple[int, ...], int, int]:
+    """Splits a Keras transposed kernel shape into (kernel_size, filters, in_channels)."""
+    dims = check_shape(kernel_shape, rank + 2, "kernel")
+    if None in dims:
+        raise ValueError(f"Expected a fully known kernel shape. Received: kernel_shape={dims}")
+    return dims[:rank], dims[rank], dims[rank + 1]
+
+
+def check_input_channels(input_channels: int | None, kernel_channels: int, data_format: str) -> None:
+    """Keras's check that the inputs carry as many channels as the kernel expects."""
+    if input_channels is not None and input_channels != kernel_channels:
+        raise ValueError(
+            "The number of input channels must match the kernel's input "
+            f"channels. Received: input channels={input_channels}, kernel "
+            f"input channels={kernel_channels}, data_format='{data_format}'."
+        )
+
+
+def plan_conv_transpose(
+    input_shape: Sequence[int | None],
+    kernel_shape: Sequence[int],
+    *,
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    output_padding: int | Sequence[int] | None = None,
+    data_format: str | None = None,
+    dilation_rate: int | Sequence[int] = 1,
+) -> tuple[ConvTransposeArgs, tuple[int | None, ...]]:
+    """Validates one op call and returns its normalized arguments and output shape."""
+    kernel_shape = tuple(kernel_shape)
+    input_ndim = len(tuple(input_shape))
+    if input_ndim - 2 not in SPATIAL_RANKS:
+        raise ValueError(
+            "Expected `inputs` of rank 3, 4 or 5 (batch, 1 to 3 spatial axes, "
+            f"channels). Received: inputs.shape={tuple(input_shape)}"
+        )
+    if len(kernel_shape) != input_ndim:
+        raise ValueError(
+            f"Expected `kernel` to have the rank of `inputs` ({input_ndim}), laid "
+            "out as (*kernel_size, filters, in_channels). Received: "
+            f"kernel.shape={kernel_shape}"
+        )
+    rank = input_ndim - 2
+    kernel_size, filters, kernel_channels = kernel_parts(kernel_shape, rank)
+    args = ConvTransposeArgs.normalize(
+        rank,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        output_padding=output_padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+    )
+    _, _, channels = args.split_shape(input_shape)
+    check_input_channels(channels, kernel_channels, args.data_format)
+    return args, args.output_shape(input_shape, filters)
+
+
+def conv_transpose_output_shape(
+    input_shape: Sequence[int | None],
+    kernel_shape: Sequence[int],
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    output_padding: int | Sequence[int] | None = None,
+    data_format: str | None = None,
+    dilation_rate: int | Sequence[int] = 1,
+) -> tuple[int | None, ...]:
+    """Output shape of :func:`convt.ops.conv_transpose`, in plain ints.
+
+    Args:
+        input_shape: ``(batch, *spatial, channels)`` for ``"channels_last"`` or
+            ``(batch, channels, *spatial)``; any entry may be ``None``.
+        kernel_shape: ``(*kernel_size, filters, in_channels)``.
+        strides: int or tuple of ints, the stride of each spatial axis.
+        padding: ``"valid"`` or ``"same"``.
+        output_padding: None, an int or a tuple of ints.
+        data_format: ``"channels_last"``, ``"channels_first"`` or None.
+        dilation_rate: int or tuple of ints.
+
+    Returns:
+        The output shape; unknown (``None``) input entries stay ``None``.
+
+    Example:
+        >>> conv_transpose_output_shape((4, 10, 8, 128), (2, 2, 32, 128), strides=2)
+        (4, 20, 16, 32)
+    """
+    _, shape = plan_conv_transpose(
+        input_shape,
+        kernel_shape,
+        strides=strides,
+        padding=padding,
+        output_padding=output_padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+    )
+    return shape

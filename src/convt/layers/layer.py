@@ -1,0 +1,321 @@
+"""The stateful shell every convt layer shares: weights, build, call, config, losses."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Any, Sequence
+
+import numpy as np
+
+from convt import regularizers
+from convt._shapes import is_integer
+from convt.dtype_policies import DTypePolicy
+from convt.variables import Variable
+
+_name_counts: Counter[str] = Counter()
+
+
+def to_snake_case(name: str) -> str:
+    """``"Conv2DTranspose"`` -> ``"conv2d_transpose"``, as Keras names layers."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``, ... for each new object."""
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(
+            "Argument `name` must be a non-empty string and cannot contain "
+            f"character `/`. Received: name={name!r} (of type {type(name).__name__})"
+        )
+    return name
+
+
+def batch_input_shape_from(
+    input_shape: Sequence[int | None] | None,
+    batch_input_shape: Sequence[int | None] | None,
+    batch_size: int | None,
+    input_dim: int | None,
+) -> tuple[int | None, ...] | None:
+    """The Keras 2 / R keyword arguments that declare a first layer's input.
+
+    ``batch_input_shape`` wins; else ``(batch_size, *input_shape)``; else
+    ``(batch_size, input_dim)``.
+    """
+    if batch_size is not None and not (is_integer(batch_size) and batch_size > 0):
+        raise ValueError(
+            f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    if batch_input_shape is not None:
+        return _shape_tuple(batch_input_shape, "batch_input_shape")
+    if input_shape is None and input_dim is not None:
+        input_shape = (input_dim,)
+    if input_shape is None:
+        return None
+    if is_integer(input_shape):
+        input_shape = (input_shape,)
+    return (batch_size, *_shape_tuple(input_shape, "input_shape"))
+
+
+def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = None
+    if dims is None or not all(d is None or (is_integer(d) and d >= 0) for d in dims):
+        raise ValueError(
+            f"Expected `{name}` to be a tuple of non-negative integers or None. "
+            f"Received: {name}={shape!r}"
+        )
+    return tuple(None if d is None else int(d) for d in dims)
+
+
+class Layer:
+    """Base class: owns weights, the dtype policy, losses and the config.
+
+    Subclasses implement ``build(input_shape)``, ``call(inputs)``,
+    ``compute_output_shape(input_shape)``, ``_check_input_shape(shape)`` and
+    extend ``get_config()``.
+
+    Args:
+        activity_regularizer: regularizer applied to the output of each call.
+        trainable: whether the weights are trainable.
+        dtype: dtype policy name (``"float32"``, ``"float64"``, ``"float16"``,
+            ``"mixed_float16"``) or a serialized ``DTypePolicy``.
+        name: layer name; unique by default.
+        input_shape, batch_input_shape, batch_size, input_dim: the Keras 2 / R
+            way to declare the input of a first layer; when the shape is known
+            the layer builds at once.
+        weights: initial weights (as ``set_weights`` takes), set when built.
+    """
+
+    def __init__(
+        self,
+        *,
+        activity_regularizer: Any = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        name: str | None = None,
+        input_shape: Sequence[int | None] | None = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        batch_size: int | None = None,
+        input_dim: int | None = None,
+        weights: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            raise ValueError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
+        if not isinstance(trainable, bool):
+            raise ValueError(
+                "Expected `trainable` to be a boolean. "
+                f"Received: trainable={trainable!r} (of type {type(trainable).__name__})"
+            )
+        self.dtype_policy = DTypePolicy.get(dtype)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.batch_input_shape = batch_input_shape_from(
+            input_shape, batch_input_shape, batch_size, input_dim
+        )
+        self._initial_weights = None if weights is None else list(weights)
+        self.name = _check_name(name) if name is not None else unique_name(
+            to_snake_case(type(self).__name__)
+        )
+        self.trainable = trainable
+        self.built = False
+        self._variables: list[Variable] = []
+        self._call_losses: list[Any] = []
+
+    # ----------------------------------------------------------------- dtypes
+    @property
+    def dtype(self) -> str:
+        """The dtype of the weights."""
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype inputs are cast to and outputs come in."""
+        return self.dtype_policy.compute_dtype
+
+    # ---------------------------------------------------------------- weights
+    def add_weight(
+        self,
+        name: str,
+        value: np.ndarray,
+        *,
+        regularizer: Any = None,
+        constraint: Any = None,
+        trainable: bool = True,
+    ) -> Variable:
+        """Registers a weight holding ``value`` (cast to the variable dtype)."""
+        variable = Variable(
+            np.asarray(value, dtype=self.dtype),
+            name=name,
+            path=f"{self.name}/{name}",
+            trainable=trainable,
+            regularizer=regularizer,
+            constraint=constraint,
+        )
+        self._variables.append(variable)
+        return variable
+
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights, in creation order."""
+        return list(self._variables)
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [v for v in self._variables if v.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return list(self._variables)
+        return [v for v in self._variables if not v.trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weight values, in Keras's order."""
+        return [v.numpy() for v in self._variables]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Sets every weight from a list of arrays, checking count and shapes first.
+
+        Raises:
+            ValueError: if the count or any shape differs; no weight changes then.
+        """
+        weights = list(weights)
+        if len(weights) != len(self._variables):
+            raise ValueError(
+                f"You called `set_weights(weights)` on layer '{self.name}' with a "
+                f"weight list of length {len(weights)}, but the layer was "
+                f"expecting {len(self._variables)} weights."
+            )
+        arrays = [np.asarray(w) for w in weights]
+        for variable, array in zip(self._variables, arrays):
+            if variable.shape != array.shape:
+                raise ValueError(
+                    f"Layer {self.name} weight shape {variable.shape} is not "
+                    f"compatible with provided weight shape {array.shape}."
+                )
+        for variable, array in zip(self._variables, arrays):
+            variable.assign(array)
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights.
+
+        Raises:
+            ValueError: if the layer is not built yet.
+        """
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but "
+                "the layer isn't built. You can build it manually via: "
+                "`layer.build(input_shape)`."
+            )
+        return sum(math.prod(v.shape) for v in self._variables)
+
+    # ----------------------------------------------------- losses, constraints
+    @property
+    def losses(self) -> list[Any]:
+        """Activity penalties of the last call, then the penalties of trainable weights."""
+        weight_losses = [
+            v.regularizer(v.value) for v in self.trainable_weights if v.regularizer is not None
+        ]
+        return list(self._call_losses) + weight_losses
+
+    def apply_constraints(self) -> None:
+        """Projects each trainable weight through its constraint, in place.
+
+        Call it after every optimizer update, as Keras's optimizers do.
+        """
+        for variable in self.trainable_weights:
+            if variable.constraint is not None:
+                variable.assign(variable.constraint(variable.value))
+
+    # ------------------------------------------------------------------- call
+    def __call__(self, inputs: Any) -> np.ndarray:
+        """Builds on first use from ``inputs.shape``, then runs ``call``."""
+        x = self._convert_input(inputs)
+        self._check_input_shape(x.shape)
+        if not self.built:
+            self._build_and_set_initial_weights(x.shape)
+        outputs = self.call(x)
+        self._call_losses = self._activity_losses(outputs)
+        return outputs
+
+    def _convert_input(self, inputs: Any) -> np.ndarray:
+        x = np.asarray(inputs)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Layer '{self.name}' expects real-valued numeric inputs. "
+                f"Received: inputs.dtype={x.dtype}"
+            )
+        return x.astype(self.compute_dtype, copy=False)
+
+    def _activity_losses(self, outputs: np.ndarray) -> list[Any]:
+        if self.activity_regularizer is None:
+            return []
+        penalty = self.activity_regularizer(outputs)
+        batch = outputs.shape[0] if outputs.ndim else 0
+        return [penalty / batch if batch else penalty * 0]
+
+    def _build_and_set_initial_weights(self, input_shape: Sequence[int | None]) -> None:
+        """``build``, then the ``weights=`` argument; on any error, stays unbuilt."""
+        self.build(input_shape)
+        if self._initial_weights is None:
+            return
+        try:
+            self.set_weights(self._initial_weights)
+        except ValueError:
+            self._variables = []
+            self.built = False
+            raise
+        self._initial_weights = None
+
+    def _build_from_declared_input(self) -> None:
+        """Builds at once when ``input_shape``/``batch_input_shape`` was given."""
+        if self.batch_input_shape is not None:
+            self._check_input_shape(self.batch_input_shape)
+            self._build_and_set_initial_weights(self.batch_input_shape)
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments as plain JSON values."""
+        config: dict[str, Any] = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self.dtype_policy.serialize(),
+        }
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = list(self.batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        """A new, unbuilt layer from :meth:`get_config`'s output.
+
+        Raises:
+            ValueError: for keys the constructor does not know.
+        """
+        if not isinstance(config, dict):
+            raise ValueError(
+                f"Expected `config` to be a dict. Received: config={config!r}"
+            )
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -1,0 +1,76 @@
+"""Array-in, array-out transposed convolution with Keras 3's semantics."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from convt._shapes import conv_transpose_output_shape, plan_conv_transpose
+from convt.backends import numpy as numpy_backend
+
+__all__ = ["conv_transpose", "conv_transpose_output_shape"]
+
+
+def conv_transpose(
+    inputs: Any,
+    kernel: Any,
+    strides: int | Sequence[int] = 1,
+    padding: str = "valid",
+    output_padding: int | Sequence[int] | None = None,
+    data_format: str | None = None,
+    dilation_rate: int | Sequence[int] = 1,
+) -> np.ndarray:
+    """N-D transposed convolution (1, 2 or 3 spatial axes), exactly as Keras 3.
+
+    Per spatial axis, input element ``n`` and kernel tap ``j`` contribute to
+    index ``n * strides + j * dilation_rate`` of the full scatter, of length
+    ``(i - 1) * strides + (k - 1) * dilation_rate + 1``; the result is Keras's
+    window of it (for ``"same"``, the odd element is cut on the right; with
+    ``output_padding``, zeros are appended where the window runs past the
+    scatter). The kernel is not flipped. Unlike the layers, the op accepts
+    ``strides > 1`` together with ``dilation_rate > 1`` and any
+    ``output_padding >= 0``.
+
+    Args:
+        inputs: array of rank 3, 4 or 5.
+        kernel: array ``(*kernel_size, filters, in_channels)``.
+        strides: int or tuple of ints, one per spatial axis.
+        padding: ``"valid"`` or ``"same"`` (case-insensitive).
+        output_padding: None (Keras infers it), an int or a tuple of ints.
+        data_format: ``"channels_last"`` (default) or ``"channels_first"``.
+        dilation_rate: int or tuple of ints.
+
+    Input shape:
+        ``(batch, *spatial, in_channels)`` (channels_last) or
+        ``(batch, in_channels, *spatial)`` (channels_first).
+
+    Output shape:
+        Same layout with ``filters`` channels and, per axis,
+        ``valid``: ``(i - 1) * s + K + output_padding`` where
+        ``K = (k - 1) * d + 1`` and ``output_padding`` defaults to
+        ``max(K, s) - K``; ``same``: ``i * s`` when ``output_padding`` is None,
+        else ``(i - 1) * s + K % 2 + output_padding``.
+
+    Returns:
+        The output, float32/float64 as the inputs (float16 is computed in
+        float32 and returned as float16; integer inputs give float32).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.ones((1, 3, 1), dtype="float32")
+        >>> w = np.ones((3, 1, 1), dtype="float32")
+        >>> conv_transpose(x, w, strides=2)[0, :, 0]
+        array([1., 1., 2., 1., 2., 1., 1.], dtype=float32)
+    """
+    inputs, kernel = np.asarray(inputs), np.asarray(kernel)
+    args, _ = plan_conv_transpose(
+        inputs.shape,
+        kernel.shape,
+        strides=strides,
+        padding=padding,
+        output_padding=output_padding,
+        data_format=data_format,
+        dilation_rate=dilation_rate,
+    )
+    return numpy_backend.conv_transpose(inputs, kernel, args)

@@ -1,0 +1,1 @@
+"""convt's benchmark program and its registry of named cases."""

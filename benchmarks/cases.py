@@ -61,7 +61,7 @@ class Case:
             self.input_shape[-1] * self.kernel_size**self.rank)).astype(dtype)
         return x, w
 
-    def tiny(self) -> "Case":
+    def tiny(self) -> Case:
         """The same arguments on a batch of 1, short spatial axes and few channels.
 
         Kernels longer than 16 shrink together with their stride, keeping the ratio.

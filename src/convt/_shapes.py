@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 PADDINGS = ("valid", "same")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -231,7 +231,7 @@ class ConvTransposeArgs:
         output_padding: int | Sequence[int] | None = None,
         data_format: str | None = None,
         dilation_rate: int | Sequence[int] = 1,
-    ) -> "ConvTransposeArgs":
+    ) -> ConvTransposeArgs:
         """Validates and normalizes the arguments, raising Keras's ValueErrors."""
         rank = normalize_rank(rank)
         if output_padding is not None:
@@ -367,7 +367,9 @@ def kernel_parts(
     return dims[:rank], dims[rank], dims[rank + 1]
 
 
-def check_input_channels(input_channels: int | None, kernel_channels: int, data_format: str) -> None:
+def check_input_channels(
+    input_channels: int | None, kernel_channels: int, data_format: str
+) -> None:
     """Keras's check that the inputs carry as many channels as the kernel expects."""
     if input_channels is not None and input_channels != kernel_channels:
         raise ValueError(

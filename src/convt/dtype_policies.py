@@ -47,7 +47,7 @@ class DTypePolicy:
         }
 
     @classmethod
-    def get(cls, identifier: Any) -> "DTypePolicy":
+    def get(cls, identifier: Any) -> DTypePolicy:
         """Resolves None (float32), a name, a NumPy dtype, a policy or its serialized dict.
 
         Raises:
@@ -69,7 +69,7 @@ class DTypePolicy:
         return cls(name)
 
     @classmethod
-    def _from_dict(cls, config: dict[str, Any]) -> "DTypePolicy":
+    def _from_dict(cls, config: dict[str, Any]) -> DTypePolicy:
         inner = config.get("config")
         if (
             config.get("class_name") not in ("DTypePolicy", "Policy")

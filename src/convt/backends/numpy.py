@@ -13,7 +13,7 @@ stay under :data:`MEMORY_BUDGET` bytes whatever the input size.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

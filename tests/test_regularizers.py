@@ -125,5 +125,11 @@ def test_orthogonal_regularizer_needs_rank_two():
 # (names, round trips and errors of every registry: see test_initializers.py)
 
 
-def test_l1_l2_by_name_penalizes_nothing_as_in_keras_3():
-    assert regularizers.get("l1_l2").get_config() == {"l1": 0.0, "l2": 0.0}
+def test_l1l2_by_name_penalizes_nothing_as_in_keras_3():
+    assert regularizers.get("l1l2").get_config() == {"l1": 0.0, "l2": 0.0}
+
+
+def test_l1_l2_is_an_alias_not_a_name_as_in_keras_3_15():
+    assert regularizers.l1_l2(l1=0.1).get_config() == {"l1": 0.1, "l2": 0.0}
+    with pytest.raises(ValueError, match="Received: identifier='l1_l2'"):
+        regularizers.get("l1_l2")

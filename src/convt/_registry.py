@@ -215,7 +215,7 @@ class Registry:
         Example:
             >>> from convt import activations, initializers
             >>> initializers.get("he_normal"), initializers.get(None)
-            (HeNormal(seed=None), None)
+            (HeNormal(seed=None, input_axes=None, output_axes=None), None)
             >>> activations.get(None) is activations.linear
             True
         """

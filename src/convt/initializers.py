@@ -13,9 +13,8 @@ Example:
     >>> init = get("glorot_uniform")
     >>> init((3, 3, 16, 8)).shape
     (3, 3, 16, 8)
-    >>> serialize(init) == {"module": "keras.initializers", "class_name": "GlorotUniform",
-    ...                     "config": {"seed": None}, "registered_name": None}
-    True
+    >>> serialize(init)["config"]
+    {'seed': None, 'input_axes': None, 'output_axes': None}
 """
 
 from __future__ import annotations
@@ -425,8 +424,9 @@ class VarianceScaling(_RandomInitializer):
         return math.sqrt(variance) / _TRUNCATED_STDDEV * _truncated_normal(rng, shape)
 
     def _axes_config(self) -> dict[str, Any]:
+        """Keras 3.15 always writes both keys, None when unset."""
         axes = {"input_axes": self.input_axes, "output_axes": self.output_axes}
-        return {key: list(value) for key, value in axes.items() if value is not None}
+        return {key: None if value is None else list(value) for key, value in axes.items()}
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -4,8 +4,9 @@ A regularizer maps a weight array to a penalty: a NumPy scalar in the weight's
 float dtype (float32 for integer input). Sums are accumulated in float64 and
 rounded once.
 
-Names are the class names, ``"l1"``, ``"l2"``, ``"l1_l2"`` and
-``"orthogonal_regularizer"``.
+Names are the class names and their Keras snake_case: ``"l1"``, ``"l2"``,
+``"l1l2"`` and ``"orthogonal_regularizer"``. As in Keras 3.15, the string
+``"l1_l2"`` is not a name (``l1_l2`` is the class's alias in this module).
 
 Example:
     >>> import numpy as np
@@ -65,7 +66,7 @@ class Regularizer(Configurable):
 class L1L2(Regularizer):
     """Penalty ``l1 * sum(abs(x)) + l2 * sum(square(x))``.
 
-    Both factors default to 0 (also by name: ``get("l1_l2")`` penalizes
+    Both factors default to 0 (also by name: ``get("l1l2")`` penalizes
     nothing), as in Keras 3. None means 0.
 
     Args:
@@ -184,6 +185,10 @@ _REGISTRY = Registry(
     kind="regularizer",
     module="keras.regularizers",
     objects=[L1, L2, L1L2, OrthogonalRegularizer],
-    aliases={"l1_l2": L1L2},  # Keras 3's public alias; its snake_case of "L1L2" is "l1l2"
 )
 get, serialize, deserialize = _REGISTRY.get, _REGISTRY.serialize, _REGISTRY.deserialize
+
+l1 = L1
+l2 = L2
+l1_l2 = L1L2
+orthogonal_regularizer = OrthogonalRegularizer

@@ -286,7 +286,7 @@ def test_dtype_policies(dtype, expected):
         (dict(foo=1), ValueError, r"Unrecognized keyword arguments passed to "
                                   r"Conv2DTranspose: {'foo': 1}"),
         (dict(input_shape=(5, -1, 3)), ValueError, r"Received: input_shape=\(5, -1, 3\)"),
-        (dict(input_shape=(5, 3)), ValueError, r"expected ndim=4, found ndim=3"),
+        (dict(input_shape=(5, 3)), ValueError, r"expected min_ndim=4, found ndim=3"),
         (dict(batch_size=0), ValueError, r"Received: batch_size=0"),
     ],
 )
@@ -299,7 +299,7 @@ def test_constructor_errors(kwargs, error, message):
 def test_wrong_input_rank_at_call():
     layer = convt.Conv2DTranspose(2, 3, name="up2")
     with pytest.raises(ValueError, match=r"Input 0 of layer 'up2' is incompatible with the "
-                                         r"layer: expected ndim=4, found ndim=3. Full shape "
+                                         r"layer: expected min_ndim=4, found ndim=3. Full shape "
                                          r"received: \(2, 3, 4\)"):
         layer(np.ones((2, 3, 4)))
     assert not layer.built
@@ -328,3 +328,31 @@ def test_non_numeric_input():
 def test_empty_batch():
     out = convt.Conv2DTranspose(3, 2, 2, activity_regularizer="l2")(np.zeros((0, 4, 4, 2)))
     assert out.shape == (0, 8, 8, 3)
+
+
+def test_too_high_rank_is_both_value_and_index_error_as_keras_raises_index_error():
+    layer = convt.Conv2DTranspose(2, 3, name="up5")
+    with pytest.raises(IndexError, match=r"expected max_ndim=4, found ndim=5"):
+        layer(np.ones((1, 2, 3, 4, 5)))
+    with pytest.raises(ValueError):
+        layer(np.ones((1, 2, 3, 4, 5)))
+    assert not layer.built
+
+
+@pytest.mark.parametrize("kernel_size", ["3", ("3", 2), b"3"])
+@pytest.mark.parametrize("layer_class", [convt.Conv1DTranspose, convt.Conv2DTranspose])
+def test_string_kernel_size_is_both_type_and_value_error(layer_class, kernel_size):
+    with pytest.raises(TypeError, match="Received: kernel_size="):
+        layer_class(4, kernel_size)
+    with pytest.raises(ValueError, match="Received: kernel_size="):
+        layer_class(4, kernel_size)
+
+
+def test_filters_none_is_accepted_until_build_as_in_keras():
+    layer = convt.Conv1DTranspose(None, 3, name="nofilters")
+    assert layer.compute_output_shape((2, 5, 3)) == (2, 7, None)
+    with pytest.raises(ValueError, match=r"fully-defined \(no `None` dimensions\). Received: "
+                                         r"shape=\(3, None, 3\) for variable "
+                                         r"path='nofilters/kernel'"):
+        layer.build((2, 5, 3))
+    assert not layer.built and layer.weights == []

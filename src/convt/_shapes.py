@@ -21,6 +21,8 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from convt.errors import ArgumentTypeError
+
 PADDINGS = ("valid", "same")
 DATA_FORMATS = ("channels_last", "channels_first")
 SPATIAL_RANKS = (1, 2, 3)
@@ -42,12 +44,17 @@ def normalize_tuple(
 
     Raises:
         ValueError: if ``value`` is not an int or a sequence of ``rank`` ints,
-            or holds a negative value (or zero when ``allow_zero`` is False).
+            or holds a negative value (or zero when ``allow_zero`` is False);
+            an :class:`ArgumentTypeError` (also a ``TypeError``) for strings.
     """
     expected = f"The `{name}` argument must be a tuple of {rank} integers"
+    if isinstance(value, (str, bytes)) or (
+        isinstance(value, (tuple, list)) and any(isinstance(v, (str, bytes)) for v in value)
+    ):
+        raise ArgumentTypeError(f"{expected}. Received: {name}={value!r}")
     if is_integer(value):
         values = (int(value),) * rank
-    elif isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+    elif not hasattr(value, "__iter__"):
         raise ValueError(f"{expected}. Received: {name}={value!r}")
     else:
         values = tuple(value)

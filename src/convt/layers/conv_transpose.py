@@ -9,6 +9,7 @@ import numpy as np
 
 from convt import activations, constraints, initializers, ops, regularizers
 from convt._shapes import ConvTransposeArgs, check_size, is_integer
+from convt.errors import InputRankError
 from convt.layers.layer import Layer
 
 IntOrTuple = int | Sequence[int]
@@ -23,7 +24,8 @@ class ConvTranspose(Layer):
 
     Args:
         rank: number of spatial axes.
-        filters: number of output channels, > 0.
+        filters: number of output channels, > 0 (None, as Keras allows, fails
+            at build).
         kernel_size: int or tuple of ``rank`` ints, > 0.
         strides: int or tuple of ``rank`` ints, > 0.
         padding: ``"valid"`` or ``"same"`` (case-insensitive).
@@ -66,7 +68,7 @@ class ConvTranspose(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        if not is_integer(filters) or filters <= 0:
+        if filters is not None and (not is_integer(filters) or filters <= 0):
             raise ValueError(
                 "Invalid value for argument `filters`. Expected a strictly "
                 f"positive value. Received filters={filters!r}."
@@ -85,7 +87,7 @@ class ConvTranspose(Layer):
             dilation_rate=dilation_rate,
         )
         self._args.check_layer_limits()
-        self.filters = int(filters)
+        self.filters = None if filters is None else int(filters)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer or "glorot_uniform")
@@ -113,9 +115,11 @@ class ConvTranspose(Layer):
         shape = tuple(shape)
         expected_ndim = self.rank + 2
         if len(shape) != expected_ndim:
-            raise ValueError(
+            error = ValueError if len(shape) < expected_ndim else InputRankError
+            bound = "min_ndim" if len(shape) < expected_ndim else "max_ndim"
+            raise error(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: "
-                f"expected ndim={expected_ndim}, found ndim={len(shape)}. "
+                f"expected {bound}={expected_ndim}, found ndim={len(shape)}. "
                 f"Full shape received: {shape}"
             )
         if self.built:
@@ -132,8 +136,8 @@ class ConvTranspose(Layer):
         """Creates ``kernel`` ``(*kernel_size, filters, in_channels)`` and ``bias``.
 
         Raises:
-            ValueError: for a wrong rank or an unknown channel dimension; the
-                layer is left unbuilt.
+            ValueError: for a wrong rank, an unknown channel dimension or
+                ``filters=None``; the layer is left unbuilt.
         """
         _, _, channels = self._args.split_shape(input_shape, "inputs")
         if channels is None:
@@ -142,6 +146,12 @@ class ConvTranspose(Layer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         kernel_shape = (*self.kernel_size, self.filters, channels)
+        if self.filters is None:
+            raise ValueError(
+                "Shapes used to initialize variables must be fully-defined (no "
+                f"`None` dimensions). Received: shape={kernel_shape} for variable "
+                f"path='{self.name}/kernel'"
+            )
         check_size(kernel_shape, "kernel")
         kernel = self.kernel_initializer(kernel_shape, dtype=self.dtype)
         bias = self.bias_initializer((self.filters,), dtype=self.dtype) if self.use_bias else None

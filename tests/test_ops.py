@@ -294,3 +294,11 @@ def test_absurd_output_is_refused_before_allocation():
     with pytest.raises(ValueError, match="would have more than"):
         ops.conv_transpose_output_shape((2**20, 2**20, 2**20, 1), (1, 1, 1, 1),
                                         strides=2**10)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_batch_and_channels_of_one(rank, padding):
+    rng = np.random.default_rng(rank)
+    x, w = _random_case(rng, rank, (3,) * rank, (2,) * rank, 1, 1, "channels_last", batch=1)
+    _check_against_reference(x, w, strides=3, padding=padding)

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import operator
 from typing import Any
 
@@ -67,7 +68,7 @@ def _rescale_norms(
     return (w * desired / (_EPSILON + norms)).astype(dtype, copy=False)
 
 
-class Constraint(Configurable):
+class Constraint(Configurable, abc.ABC):
     """Base class: ``constraint(w)`` returns the projected weight.
 
     Subclasses override `__call__` (and `get_config` when they take
@@ -79,8 +80,9 @@ class Constraint(Configurable):
         True
     """
 
+    @abc.abstractmethod
     def __call__(self, w: ArrayLike) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement `__call__()`.")
+        """Implemented by each subclass."""
 
 
 class MaxNorm(Constraint):

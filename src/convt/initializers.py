@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 import operator
@@ -145,7 +146,7 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nd
     return draws
 
 
-class Initializer(Configurable):
+class Initializer(Configurable, abc.ABC):
     """Base class: ``init(shape, dtype="float32")`` returns a new NumPy array.
 
     Subclasses implement `_generate` (values for a checked shape, any float
@@ -172,8 +173,9 @@ class Initializer(Configurable):
         dtype = _check_dtype(dtype, floating_only=self._floating_only)
         return np.asarray(self._generate(_check_shape(shape)), dtype=dtype)
 
+    @abc.abstractmethod
     def _generate(self, shape: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement `_generate()`.")
+        """Implemented by each subclass."""
 
 
 class Zeros(Initializer):
@@ -266,8 +268,9 @@ class _RandomInitializer(Initializer):
     def _generate(self, shape: tuple[int, ...]) -> np.ndarray:
         return self._sample(np.random.default_rng(self.seed), shape)
 
+    @abc.abstractmethod
     def _sample(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement `_sample()`.")
+        """Implemented by each subclass."""
 
     def get_config(self) -> dict[str, Any]:
         return {"seed": self.seed}

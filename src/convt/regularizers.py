@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ def _as_weight(x: ArrayLike) -> tuple[np.ndarray, np.dtype]:
     return x.astype(np.float64), dtype
 
 
-class Regularizer(Configurable):
+class Regularizer(Configurable, abc.ABC):
     """Base class: ``regularizer(x)`` returns a scalar penalty for the weight `x`.
 
     A subclass works in layers but has no serialized form (it is not in the
@@ -59,8 +60,9 @@ class Regularizer(Configurable):
         4.0
     """
 
+    @abc.abstractmethod
     def __call__(self, x: ArrayLike) -> np.floating:
-        raise NotImplementedError(f"{type(self).__name__} must implement `__call__()`.")
+        """Implemented by each subclass."""
 
 
 class L1L2(Regularizer):

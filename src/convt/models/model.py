@@ -122,9 +122,9 @@ class Model:
                 "convt models run on arrays; calling a model on symbolic tensors (nesting "
                 f"models) is not supported. Received: inputs={inputs!r}"
             )
+        arrays = self._input_arrays(inputs)  # may build a Sequential model first
         values = {
-            id(tensor): tensor.history.layer(array)
-            for tensor, array in zip(self.inputs, self._input_arrays(inputs))
+            id(tensor): tensor.history.layer(array) for tensor, array in zip(self.inputs, arrays)
         }
         run_losses: list[Any] = []
         for node in self._nodes:

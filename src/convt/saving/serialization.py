@@ -98,11 +98,17 @@ def refuse_code(value: Any) -> None:
 def serialize_layer(
     layer: Layer, *, input_shape: Sequence[int | None] | None = None
 ) -> dict[str, Any]:
-    """Keras 3's dict for ``layer``; ``build_config`` when ``input_shape`` is given."""
+    """Keras 3's dict for ``layer``; ``build_config`` when ``input_shape`` is given.
+
+    A declared ``batch_input_shape`` is left out: Keras 3 layers refuse it, and
+    the model's InputLayer carries that shape.
+    """
+    config = layer.get_config()
+    config.pop("batch_input_shape", None)
     data: dict[str, Any] = {
         "module": "keras.layers",
         "class_name": type(layer).__name__,
-        "config": layer.get_config(),
+        "config": config,
         "registered_name": None,
     }
     if input_shape is not None and not isinstance(layer, InputLayer):

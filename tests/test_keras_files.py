@@ -1,4 +1,4 @@
-"""Keras files in and out, checked against fixtures made by real Keras (tools/make_keras_files.py)."""
+"""Keras files in and out, against fixtures made by real Keras (tools/make_keras_files.py)."""
 
 import json
 import sys
@@ -63,11 +63,13 @@ def test_load_weights_from_keras_files(name, suffix):
 
 
 def test_hand_built_models_load_keras_weights_in_keras_layer_order():
-    sequential = convt.Sequential([
-        convt.Input(shape=(5, 4, 3)),
-        convt.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
-        convt.Conv2DTranspose(2, (2, 3), strides=(1, 2), output_padding=(0, 1)),
-    ])
+    sequential = convt.Sequential(
+        [
+            convt.Input(shape=(5, 4, 3)),
+            convt.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
+            convt.Conv2DTranspose(2, (2, 3), strides=(1, 2), output_padding=(0, 1)),
+        ]
+    )
     sequential.load_weights(FIXTURES / "sequential_2d.weights.h5")
     _assert_outputs(sequential, "sequential_2d")
     image, volume = convt.Input(shape=(4, 4, 2)), convt.Input(shape=(2, 3, 3, 1))
@@ -105,8 +107,9 @@ def test_saved_archive_has_keras_3_layout(tmp_path):
 
 
 def test_save_and_load_round_trip_in_convt(tmp_path):
-    model = convt.Sequential([convt.Conv2DTranspose(3, 3, strides=2, input_shape=(4, 4, 2)),
-                              convt.Conv2DTranspose(1, 2)])
+    model = convt.Sequential(
+        [convt.Conv2DTranspose(3, 3, strides=2, input_shape=(4, 4, 2)), convt.Conv2DTranspose(1, 2)]
+    )
     model.save(tmp_path / "m.keras")
     model.save_weights(tmp_path / "m.weights.h5")
     loaded = convt.models.load_model(tmp_path / "m.keras")
@@ -127,13 +130,17 @@ def test_file_name_endings_are_checked(tmp_path):
 
 
 def test_weight_mismatches_name_the_layer_and_change_nothing():
-    model = convt.Sequential([convt.Conv2DTranspose(4, 3, input_shape=(5, 4, 3)),
-                              convt.Conv2DTranspose(2, 2)])
+    model = convt.Sequential(
+        [convt.Conv2DTranspose(4, 3, input_shape=(5, 4, 3)), convt.Conv2DTranspose(2, 2)]
+    )
     before = model.get_weights()
     with pytest.raises(ValueError, match="Expected the saved value of 'conv2d_transpose.*/kernel'"):
         model.load_weights(FIXTURES / "sequential_2d.weights.h5")
-    with pytest.raises(ValueError, match="Layer count mismatch when loading weights from file. "
-                                         "Model expected 2 layers, found 3 saved layers."):
+    with pytest.raises(
+        ValueError,
+        match="Layer count mismatch when loading weights from file. "
+        "Model expected 2 layers, found 3 saved layers.",
+    ):
         model.load_weights(FIXTURES / "functional_mixed_legacy.h5")
     single = convt.Sequential([convt.Conv1DTranspose(3, 3, input_shape=(7, 2), use_bias=True)])
     with pytest.raises(ValueError, match="expected 2 variables, but received 1 variables"):

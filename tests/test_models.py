@@ -114,8 +114,9 @@ def test_sequential_add_pop_and_layers():
 
 
 def test_weights_get_set_and_trainable():
-    model = convt.Sequential([convt.Conv2DTranspose(2, 2, input_shape=(3, 3, 1)),
-                              convt.Conv2DTranspose(1, 2)])
+    model = convt.Sequential(
+        [convt.Conv2DTranspose(2, 2, input_shape=(3, 3, 1)), convt.Conv2DTranspose(1, 2)]
+    )
     values = [np.full(w.shape, 0.5) for w in model.get_weights()]
     model.set_weights(values)
     assert all(np.all(w == 0.5) for w in model.get_weights())
@@ -132,8 +133,9 @@ def test_weights_get_set_and_trainable():
 
 def test_model_losses_follow_the_last_run():
     x = convt.Input(shape=(4, 1))
-    layer = convt.Conv1DTranspose(1, 1, kernel_initializer="ones", activity_regularizer="l1",
-                                  bias_regularizer="l2")
+    layer = convt.Conv1DTranspose(
+        1, 1, kernel_initializer="ones", activity_regularizer="l1", bias_regularizer="l2"
+    )
     model = convt.Model(x, layer(layer(x)))
     data = np.ones((2, 4, 1), "float32")
     assert len(model.losses) == 1  # the weight penalty only, before a run
@@ -146,13 +148,16 @@ def test_model_losses_follow_the_last_run():
 def test_functional_config_round_trip_keeps_graph_and_names():
     a = convt.Input(shape=(4, 1), name="a")
     shared = convt.Conv1DTranspose(1, 3, padding="same", name="shared")
-    model = convt.Model(a, [shared(shared(a)), convt.Conv1DTranspose(2, 2, name="tail")(a)],
-                        name="graph")
+    model = convt.Model(
+        a, [shared(shared(a)), convt.Conv1DTranspose(2, 2, name="tail")(a)], name="graph"
+    )
     config = model.get_config()
     assert config["input_layers"] == ["a", 0, 0]
     assert config["output_layers"] == [["shared", 1, 0], ["tail", 0, 0]]
     shared_entry = next(entry for entry in config["layers"] if entry["name"] == "shared")
-    histories = [node["args"][0]["config"]["keras_history"] for node in shared_entry["inbound_nodes"]]
+    histories = [
+        node["args"][0]["config"]["keras_history"] for node in shared_entry["inbound_nodes"]
+    ]
     assert histories == [["a", 0, 0], ["shared", 0, 0]]
     rebuilt = convt.Model.from_config(config)
     rebuilt.set_weights(model.get_weights())

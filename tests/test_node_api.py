@@ -55,21 +55,25 @@ def test_single_call_defines_input_output_and_shapes():
 
 def test_never_called_layer_raises_tf_keras_errors():
     layer = convt.Conv2DTranspose(4, 3, name="lonely")
-    with pytest.raises(AttributeError, match="^Layer lonely is not connected, no input to return.$"):
-        layer.input
+    with pytest.raises(
+        AttributeError, match="^Layer lonely is not connected, no input to return.$"
+    ):
+        _ = layer.input
     with pytest.raises(AttributeError, match="^Layer lonely has no inbound nodes.$"):
-        layer.output
+        _ = layer.output
     with pytest.raises(
         AttributeError,
         match="^The layer has never been called and thus has no defined input shape.$",
     ):
-        layer.input_shape
+        _ = layer.input_shape
     with pytest.raises(AttributeError, match="thus has no defined output shape.$"):
-        layer.output_shape
-    with pytest.raises(RuntimeError, match="^The layer has never been called and thus has no defined input.$"):
+        _ = layer.output_shape
+    with pytest.raises(
+        RuntimeError, match="^The layer has never been called and thus has no defined input.$"
+    ):
         layer.get_input_at(0)
     with pytest.raises(AttributeError, match="not connected"):
-        layer.input_mask
+        _ = layer.input_mask
 
 
 def test_calls_on_arrays_record_no_node():
@@ -77,7 +81,7 @@ def test_calls_on_arrays_record_no_node():
     layer(np.zeros((1, 4, 1)))
     assert layer.inbound_nodes == []
     with pytest.raises(AttributeError, match="Layer eager is not connected"):
-        layer.input
+        _ = layer.input
 
 
 def test_layer_called_twice_has_two_nodes_and_ill_defined_input():
@@ -87,15 +91,17 @@ def test_layer_called_twice_has_two_nodes_and_ill_defined_input():
     z = layer(y)
     assert layer.get_input_at(1) is y and layer.get_output_at(1) is z
     with pytest.raises(AttributeError) as error:
-        layer.input
+        _ = layer.input
     assert str(error.value) == (
         'Layer twice has multiple inbound nodes, hence the notion of "layer input" is '
         "ill-defined. Use `get_input_at(node_index)` instead."
     )
-    with pytest.raises(AttributeError, match='notion of "layer output" is ill-defined. Use `get_output_at'):
-        layer.output
+    with pytest.raises(
+        AttributeError, match='notion of "layer output" is ill-defined. Use `get_output_at'
+    ):
+        _ = layer.output
     with pytest.raises(AttributeError, match="has multiple inbound nodes"):
-        layer.output_mask
+        _ = layer.output_mask
     # Same shapes on both calls: the shape is well defined.
     assert layer.input_shape == (None, 5, 5, 3)
     assert layer.output_shape == (None, 5, 5, 3)
@@ -106,14 +112,14 @@ def test_calls_with_different_shapes_make_input_shape_ill_defined():
     layer(convt.Input(shape=(4, 1)))
     layer(convt.Input(shape=(6, 1)))
     with pytest.raises(AttributeError) as error:
-        layer.input_shape
+        _ = layer.input_shape
     assert str(error.value) == (
         'The layer "varied" has multiple inbound nodes, with different input shapes. Hence '
         'the notion of "input shape" is ill-defined for the layer. Use '
         "`get_input_shape_at(node_index)` instead."
     )
     with pytest.raises(AttributeError, match='notion of "output shape" is ill-defined'):
-        layer.output_shape
+        _ = layer.output_shape
     assert layer.get_output_shape_at(1) == (None, 8, 2)
 
 

@@ -47,8 +47,18 @@ def test_arguments_past_padding_are_keyword_only():
 
 
 def test_each_function_has_its_own_name_and_docstring():
-    names = [f.__name__ for f in (convt.layer_conv_1d_transpose, convt.layer_conv_2d_transpose,
-                                  convt.layer_conv_3d_transpose)]
-    assert names == ["layer_conv_1d_transpose", "layer_conv_2d_transpose", "layer_conv_3d_transpose"]
+    names = [
+        f.__name__
+        for f in (
+            convt.layer_conv_1d_transpose,
+            convt.layer_conv_2d_transpose,
+            convt.layer_conv_3d_transpose,
+        )
+    ]
+    assert names == [
+        "layer_conv_1d_transpose",
+        "layer_conv_2d_transpose",
+        "layer_conv_3d_transpose",
+    ]
     assert "3D transposed convolution" in convt.layer_conv_3d_transpose.__doc__
     assert "convt.Conv3DTranspose" in convt.layer_conv_3d_transpose.__doc__

@@ -72,7 +72,9 @@ def keras_models() -> dict[str, tuple[keras.Model, list[np.ndarray]]]:
     }
     for model, _ in models.values():
         model.set_weights([RNG.normal(size=w.shape).astype("float32") for w in model.get_weights()])
-    return {name: (model, [x.astype("float32") for x in xs]) for name, (model, xs) in models.items()}
+    return {
+        name: (model, [x.astype("float32") for x in xs]) for name, (model, xs) in models.items()
+    }
 
 
 def write_legacy_h5(model: keras.Model, path: Path, *, whole_model: bool) -> None:
@@ -120,11 +122,16 @@ def convt_models() -> dict[str, tuple[object, list[np.ndarray]]]:
     functional = convt.Model([a, b], [signal_out, cube_out], name="convt_functional")
     models = {
         "convt_sequential": (sequential, [RNG.normal(size=(2, 4, 5, 2))]),
-        "convt_functional": (functional, [RNG.normal(size=(2, 6, 2)), RNG.normal(size=(2, 3, 3, 3, 1))]),
+        "convt_functional": (
+            functional,
+            [RNG.normal(size=(2, 6, 2)), RNG.normal(size=(2, 3, 3, 3, 1))],
+        ),
     }
     for model, _ in models.values():
         model.set_weights([RNG.normal(size=w.shape) for w in model.get_weights()])
-    return {name: (model, [x.astype("float32") for x in xs]) for name, (model, xs) in models.items()}
+    return {
+        name: (model, [x.astype("float32") for x in xs]) for name, (model, xs) in models.items()
+    }
 
 
 def make_convt_side() -> None:
@@ -143,7 +150,9 @@ def make_convt_side() -> None:
         report["models"][name] = {
             "keras_class": type(loaded).__name__,
             "layers": [layer.name for layer in loaded.layers],
-            "max_abs_diff": max(float(np.max(np.abs(np.asarray(t) - o))) for t, o in zip(theirs, ours)),
+            "max_abs_diff": max(
+                float(np.max(np.abs(np.asarray(t) - o))) for t, o in zip(theirs, ours)
+            ),
         }
     (OUT / "convt_saved_roundtrip.json").write_text(json.dumps(report, indent=2) + "\n")
 

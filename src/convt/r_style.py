@@ -23,12 +23,13 @@ from convt.layers.layer import Layer
 from convt.models.sequential import Sequential
 
 _EXAMPLES = {
-    1: ">>> layer_conv_1d_transpose(np.random.rand(2, 50, 3), 8, 4, 2, \"same\").shape\n"
+    1: '>>> layer_conv_1d_transpose(np.random.rand(2, 50, 3), 8, 4, 2, "same").shape\n'
     "        (2, 100, 8)",
     2: ">>> x = np.random.rand(4, 10, 8, 128)\n"
-    "        >>> layer_conv_2d_transpose(x, 32, 2, 2, activation=\"relu\").shape\n"
+    '        >>> layer_conv_2d_transpose(x, 32, 2, 2, activation="relu").shape\n'
     "        (4, 20, 16, 32)",
-    3: ">>> model = layer_conv_3d_transpose(convt.Sequential(), 4, 2, 2, input_shape=(3, 3, 3, 2))\n"
+    3: ">>> model = layer_conv_3d_transpose(convt.Sequential(), 4, 2, 2,\n"
+    "        ...                                 input_shape=(3, 3, 3, 2))\n"
     "        >>> model.outputs[0].shape\n"
     "        (None, 6, 6, 6, 4)",
 }
@@ -71,7 +72,7 @@ def _r_function(layer_class: type[Layer], rank: int) -> Callable[..., Any]:
     layer_conv_transpose.__name__ = layer_conv_transpose.__qualname__ = (
         f"layer_conv_{rank}d_transpose"
     )
-    layer_conv_transpose.__doc__ = f"""{rank}D transposed convolution, composed with ``object`` R-style.
+    layer_conv_transpose.__doc__ = f"""{rank}D transposed convolution composed with ``object``.
 
     Args:
         object: an array or symbolic tensor (returns the layer's output on it),

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
-
 class History(NamedTuple):
     """Where a symbolic tensor comes from: ``layer._inbound_nodes[node_index]``."""
 
@@ -80,7 +79,7 @@ class Node:
         layer: Any,
         input_tensors: tuple[SymbolicTensor, ...],
         output_tensors: tuple[SymbolicTensor, ...],
-    ) -> "Node":
+    ) -> Node:
         """Appends a node to ``layer._inbound_nodes`` and points the outputs at it."""
         node = cls(layer, input_tensors, output_tensors)
         node_index = len(layer._inbound_nodes)
@@ -103,7 +102,7 @@ class Node:
         return [tensor.shape for tensor in self.output_tensors]
 
     @property
-    def parent_nodes(self) -> list["Node"]:
+    def parent_nodes(self) -> list[Node]:
         """The nodes that produced this node's inputs (none for an input node)."""
         if self.is_input:
             return []

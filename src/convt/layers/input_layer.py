@@ -77,8 +77,7 @@ class InputLayer(Layer):
         """Rank and every known entry must agree with ``batch_shape``."""
         shape = tuple(shape)
         agree = len(shape) == len(self.batch_shape) and all(
-            want is None or got is None or want == got
-            for want, got in zip(self.batch_shape, shape)
+            want is None or got is None or want == got for want, got in zip(self.batch_shape, shape)
         )
         if not agree:
             raise ValueError(
@@ -153,4 +152,3 @@ def Input(  # noqa: N802 - Keras's name
     """
     layer = InputLayer(shape, batch_size, dtype, batch_shape=batch_shape, name=name)
     return layer.output
-

@@ -49,8 +49,10 @@ class NodeAPI:
     def _only_node_attribute(self, attribute: str, kind: str, getter: str) -> Any:
         """The attribute of the single node; AttributeError for none or several."""
         if not self._inbound_nodes:
-            detail = "is not connected, no input to return" if kind == "input" else (
-                "has no inbound nodes"
+            detail = (
+                "is not connected, no input to return"
+                if kind == "input"
+                else ("has no inbound nodes")
             )
             raise AttributeError(f"Layer {self.name} {detail}.")
         if len(self._inbound_nodes) > 1:
@@ -156,8 +158,7 @@ class NodeAPI:
         """
         if any(m is not None for m in flatten(mask)):
             raise TypeError(
-                f"Layer {self.name} does not support masking, but was passed an "
-                f"input_mask: {mask}"
+                f"Layer {self.name} does not support masking, but was passed an input_mask: {mask}"
             )
         return None
 

@@ -99,9 +99,7 @@ class Model:
     def trainable(self, value: bool) -> None:
         """Sets the flag on the model and every layer, as Keras 3 does."""
         if not isinstance(value, bool):
-            raise ValueError(
-                f"Expected `trainable` to be a boolean. Received: trainable={value!r}"
-            )
+            raise ValueError(f"Expected `trainable` to be a boolean. Received: trainable={value!r}")
         self._trainable = value
         for layer in self._layers:
             layer.trainable = value
@@ -176,7 +174,8 @@ class Model:
         batch_size = 32 if batch_size is None else batch_size
         if not is_integer(batch_size) or batch_size <= 0:
             raise ValueError(
-                f"Expected `batch_size` to be a positive integer. Received: batch_size={batch_size!r}"
+                "Expected `batch_size` to be a positive integer. "
+                f"Received: batch_size={batch_size!r}"
             )
         arrays = [np.asarray(array) for array in self._input_arrays(x)]
         samples = {array.shape[0] if array.ndim else None for array in arrays}
@@ -187,7 +186,11 @@ class Model:
             )
         count = samples.pop()
         batches = [
-            flatten(self(pack_like(self._inputs_struct, [a[start : start + batch_size] for a in arrays])))
+            flatten(
+                self(
+                    pack_like(self._inputs_struct, [a[start : start + batch_size] for a in arrays])
+                )
+            )
             for start in range(0, max(count, 1), batch_size)
         ]
         joined = [np.concatenate(parts, axis=0) for parts in zip(*batches)]
@@ -260,10 +263,15 @@ class Model:
 
         def serialize_node(node: Node) -> dict[str, Any]:
             tensor = node.input_tensors[0]
-            keras_tensor = {"shape": list(tensor.shape), "dtype": tensor.dtype,
-                            "keras_history": reference(tensor)}
-            return {"args": [{"class_name": "__keras_tensor__", "config": keras_tensor}],
-                    "kwargs": {}}
+            keras_tensor = {
+                "shape": list(tensor.shape),
+                "dtype": tensor.dtype,
+                "keras_history": reference(tensor),
+            }
+            return {
+                "args": [{"class_name": "__keras_tensor__", "config": keras_tensor}],
+                "kwargs": {},
+            }
 
         layer_configs = []
         for layer in self._layers:
@@ -284,7 +292,7 @@ class Model:
     @classmethod
     def from_config(
         cls, config: Mapping[str, Any], *, budget: serialization.WeightBudget | None = None
-    ) -> "Model":
+    ) -> Model:
         """Rebuilds a functional model from :meth:`get_config`'s output (or Keras 3's).
 
         Args:
@@ -413,8 +421,12 @@ def _node_input(node_data: Any, layers: dict[str, Layer]) -> SymbolicTensor | No
 def _resolve(ref: Any, layers: dict[str, Layer], *, wait: bool = False) -> Any:
     """The tensor ``[layer_name, node_index, tensor_index]`` names (None if not yet made)."""
     valid = (
-        isinstance(ref, list) and len(ref) == 3 and ref[0] in layers
-        and is_integer(ref[1]) and ref[1] >= 0 and ref[2] == 0
+        isinstance(ref, list)
+        and len(ref) == 3
+        and ref[0] in layers
+        and is_integer(ref[1])
+        and ref[1] >= 0
+        and ref[2] == 0
     )
     if not valid:
         raise ValueError(

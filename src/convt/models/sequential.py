@@ -89,7 +89,8 @@ class Sequential(Model):
             )
         if any(existing.name == layer.name for existing in self._stack):
             raise ValueError(
-                f'All layers added to a Sequential model should have unique names. Name "{layer.name}" '
+                "All layers added to a Sequential model should have unique names. "
+                f'Name "{layer.name}" '
                 "is already the name of a layer in this model. Update the `name` argument "
                 "to pass a unique name."
             )
@@ -195,7 +196,7 @@ class Sequential(Model):
     @classmethod
     def from_config(
         cls, config: Mapping[str, Any], *, budget: serialization.WeightBudget | None = None
-    ) -> "Sequential":
+    ) -> Sequential:
         """Rebuilds a Sequential model from its config (convt's or Keras 3's).
 
         Raises:

@@ -19,7 +19,14 @@ from typing import Any
 
 from convt.saving import safety, serialization, weights_h5
 
-_MODEL_KEYS = ("module", "class_name", "config", "registered_name", "build_config", "compile_config")
+_MODEL_KEYS = (
+    "module",
+    "class_name",
+    "config",
+    "registered_name",
+    "build_config",
+    "compile_config",
+)
 _WEIGHTS = "model.weights.h5"
 _FORMAT_VERSION = "3.0.0"
 """The Keras version written to metadata.json: the first with this format."""
@@ -34,8 +41,7 @@ def save_model(model: Any, filepath: Any) -> None:
     path = os.fspath(filepath)
     if not str(path).endswith(".keras"):
         raise ValueError(
-            "The filepath must end in `.keras` (Keras 3's format). "
-            f"Received: filepath={filepath}"
+            f"The filepath must end in `.keras` (Keras 3's format). Received: filepath={filepath}"
         )
     h5py = safety.require_h5py()
     weights = io.BytesIO()
@@ -75,9 +81,7 @@ def serialize_model(model: Any) -> dict[str, Any]:
     }
 
 
-def model_from_config(
-    data: Any, *, budget: serialization.WeightBudget | None = None
-) -> Any:
+def model_from_config(data: Any, *, budget: serialization.WeightBudget | None = None) -> Any:
     """A Sequential or functional model from Keras 3's top-level dict.
 
     ``compile_config`` is accepted and ignored: convt does not train.

@@ -49,9 +49,10 @@ def check_archive(archive: zipfile.ZipFile) -> None:
     """
     infos = archive.infolist()
     names = [info.filename for info in infos]
-    unexpected = sorted({name for name in names if name not in MEMBER_LIMITS} | {
-        name for name in names if names.count(name) > 1
-    })
+    unexpected = sorted(
+        {name for name in names if name not in MEMBER_LIMITS}
+        | {name for name in names if names.count(name) > 1}
+    )
     if unexpected:
         raise ValueError(
             f"Expected a .keras archive to hold only {sorted(MEMBER_LIMITS)}, each once. "
@@ -155,9 +156,12 @@ def read_string_list_attribute(group: Any, name: str) -> list[str]:
     Raises:
         ValueError: for an oversized attribute.
     """
-    chunks = [name] if name in group.attrs else []
-    while not (name in group.attrs) and f"{name}{len(chunks)}" in group.attrs:
-        chunks.append(f"{name}{len(chunks)}")
+    if name in group.attrs:
+        chunks = [name]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(f"{name}{len(chunks)}")
     values: list[str] = []
     for chunk in chunks:
         elements = math.prod(group.attrs.get_id(chunk).shape or ())

@@ -15,10 +15,10 @@ Example:
     ('keras.layers', 'Conv1DTranspose', (3,))
     >>> deserialize_layer(data).name
     'up'
-    >>> deserialize_layer({"class_name": "Dense", "config": {}})
+    >>> deserialize_layer({"class_name": "Dense", "config": {}})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    ValueError: Unknown layer class: convt loads only its own layers, expected one of ['Conv1DTranspose', 'Conv2DTranspose', 'Conv3DTranspose', 'InputLayer']. Received: class_name='Dense'
+    ValueError: Unknown layer class: convt loads only its own layers, ... class_name='Dense'
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ class WeightBudget:
     Example:
         >>> budget = WeightBudget(10)
         >>> budget.charge([(2, 3)])
-        >>> budget.charge([(5,)])
+        >>> budget.charge([(5,)])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        ValueError: Expected the model's weights to fit in what the file can hold (at most 10 elements). Received: weight shapes [(5,)], 11 elements in total
+        ValueError: Expected the model's weights to fit ... 11 elements in total
     """
 
     def __init__(self, max_elements: int = MAX_ELEMENTS) -> None:
@@ -174,7 +174,9 @@ def _layer_class(class_name: Any) -> type[Layer]:
     return LAYERS[class_name]
 
 
-def _charge_declared_input(cls: type[Layer], config: Mapping[str, Any], budget: WeightBudget) -> None:
+def _charge_declared_input(
+    cls: type[Layer], config: Mapping[str, Any], budget: WeightBudget
+) -> None:
     """A layer that declares its input builds in its constructor: charge it first."""
     if cls is InputLayer or not any(key in config for key in _DECLARED_INPUT_KEYS):
         return

@@ -65,7 +65,9 @@ def read_weights(model: Any, h5file: Any, file_bytes: int) -> None:
                 f"{[variable.name for variable in layer.weights]}. Received: '{path}/vars' "
                 f"holding {names}"
             )
-        values += [_read_dataset(group[name], variable) for name, variable in zip(expected, layer.weights)]
+        values += [
+            _read_dataset(group[name], variable) for name, variable in zip(expected, layer.weights)
+        ]
     model.set_weights(values)
 
 
@@ -128,9 +130,7 @@ def save_weights(model: Any, filepath: Any) -> None:
     """
     path = os.fspath(filepath)
     if not str(path).endswith(".weights.h5"):
-        raise ValueError(
-            f"The filename must end in `.weights.h5`. Received: filepath={filepath}"
-        )
+        raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={filepath}")
     h5py = safety.require_h5py()
     with h5py.File(path, "w") as h5file:
         write_weights(model, h5file)

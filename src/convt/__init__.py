@@ -8,7 +8,7 @@ Example:
     (4, 20, 16, 32)
 """
 
-from convt import activations, constraints, initializers, layers, ops, regularizers
+from convt import activations, constraints, initializers, layers, models, ops, regularizers
 from convt._shapes import image_data_format, set_image_data_format
 from convt.layers import (
     Conv1DTranspose,
@@ -17,7 +17,15 @@ from convt.layers import (
     Convolution1DTranspose,
     Convolution2DTranspose,
     Convolution3DTranspose,
+    Input,
+    InputLayer,
     Layer,
+)
+from convt.models import Model, Sequential
+from convt.r_style import (
+    layer_conv_1d_transpose,
+    layer_conv_2d_transpose,
+    layer_conv_3d_transpose,
 )
 from convt.variables import Variable
 
@@ -30,14 +38,22 @@ __all__ = [
     "Convolution1DTranspose",
     "Convolution2DTranspose",
     "Convolution3DTranspose",
+    "Input",
+    "InputLayer",
     "Layer",
+    "Model",
+    "Sequential",
     "Variable",
     "__version__",
     "activations",
     "constraints",
     "image_data_format",
     "initializers",
+    "layer_conv_1d_transpose",
+    "layer_conv_2d_transpose",
+    "layer_conv_3d_transpose",
     "layers",
+    "models",
     "ops",
     "regularizers",
     "set_image_data_format",

@@ -9,6 +9,7 @@ from convt.layers.conv_transpose import (
     Convolution3DTranspose,
     ConvTranspose,
 )
+from convt.layers.input_layer import Input, InputLayer
 from convt.layers.layer import Layer
 
 __all__ = [
@@ -19,5 +20,7 @@ __all__ = [
     "Convolution1DTranspose",
     "Convolution2DTranspose",
     "Convolution3DTranspose",
+    "Input",
+    "InputLayer",
     "Layer",
 ]

@@ -139,19 +139,7 @@ class ConvTranspose(Layer):
             ValueError: for a wrong rank, an unknown channel dimension or
                 ``filters=None``; the layer is left unbuilt.
         """
-        _, _, channels = self._args.split_shape(input_shape, "inputs")
-        if channels is None:
-            raise ValueError(
-                "The channel dimension of the inputs should be defined. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        kernel_shape = (*self.kernel_size, self.filters, channels)
-        if self.filters is None:
-            raise ValueError(
-                "Shapes used to initialize variables must be fully-defined (no "
-                f"`None` dimensions). Received: shape={kernel_shape} for variable "
-                f"path='{self.name}/kernel'"
-            )
+        kernel_shape = self.weight_shapes(input_shape)[0]
         check_size(kernel_shape, "kernel")
         kernel = self.kernel_initializer(kernel_shape, dtype=self.dtype)
         bias = self.bias_initializer((self.filters,), dtype=self.dtype) if self.use_bias else None
@@ -166,6 +154,32 @@ class ConvTranspose(Layer):
             "bias", bias, regularizer=self.bias_regularizer, constraint=self.bias_constraint
         )
         self.built = True
+
+    def weight_shapes(self, input_shape: Sequence[int | None]) -> list[tuple[int, ...]]:
+        """``[kernel_shape]`` or ``[kernel_shape, bias_shape]`` for ``input_shape``.
+
+        Raises:
+            ValueError: for a wrong rank, an unknown channel dimension or
+                ``filters=None``.
+
+        Example:
+            >>> Conv2DTranspose(32, 2).weight_shapes((None, 10, 8, 128))
+            [(2, 2, 32, 128), (32,)]
+        """
+        _, _, channels = self._args.split_shape(input_shape, "inputs")
+        if channels is None:
+            raise ValueError(
+                "The channel dimension of the inputs should be defined. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        kernel_shape = (*self.kernel_size, self.filters, channels)
+        if self.filters is None:
+            raise ValueError(
+                "Shapes used to initialize variables must be fully-defined (no "
+                f"`None` dimensions). Received: shape={kernel_shape} for variable "
+                f"path='{self.name}/kernel'"
+            )
+        return [kernel_shape, (self.filters,)] if self.use_bias else [kernel_shape]
 
     def call(self, inputs: np.ndarray) -> np.ndarray:
         """``activation(conv_transpose(inputs, kernel) + bias)`` in the compute dtype."""

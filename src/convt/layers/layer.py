@@ -13,6 +13,8 @@ import numpy as np
 from convt import regularizers
 from convt._shapes import is_integer
 from convt.dtype_policies import DTypePolicy
+from convt.layers.node_api import NodeAPI
+from convt.symbolic import Node, SymbolicTensor, flatten
 from convt.variables import Variable
 
 _name_counts: Counter[str] = Counter()
@@ -67,6 +69,35 @@ def batch_input_shape_from(
     return (batch_size, *_shape_tuple(input_shape, "input_shape"))
 
 
+def assign_weights(
+    variables: Sequence[Variable], weights: Sequence[Any], *, owner: str, name: str
+) -> None:
+    """Checks the count and every shape, then assigns each value: all or nothing.
+
+    Args:
+        variables: the variables to set.
+        weights: one array-like per variable.
+        owner: ``"layer"`` or ``"model"``, for the messages.
+        name: the owner's name, for the messages.
+    """
+    weights = list(weights)
+    if len(weights) != len(variables):
+        raise ValueError(
+            f"You called `set_weights(weights)` on {owner} '{name}' with a "
+            f"weight list of length {len(weights)}, but the {owner} was "
+            f"expecting {len(variables)} weights."
+        )
+    arrays = [np.asarray(w) for w in weights]
+    for variable, array in zip(variables, arrays):
+        if variable.shape != array.shape:
+            raise ValueError(
+                f"{owner.capitalize()} {name} weight shape {variable.shape} is not "
+                f"compatible with provided weight shape {array.shape}."
+            )
+    for variable, array in zip(variables, arrays):
+        variable.assign(array)
+
+
 def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:
     try:
         dims = tuple(shape)
@@ -80,12 +111,17 @@ def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:
     return tuple(None if d is None else int(d) for d in dims)
 
 
-class Layer:
-    """Base class: owns weights, the dtype policy, losses and the config.
+class Layer(NodeAPI):
+    """Base class: owns weights, the dtype policy, losses, the config and nodes.
 
     Subclasses implement ``build(input_shape)``, ``call(inputs)``,
-    ``compute_output_shape(input_shape)``, ``_check_input_shape(shape)`` and
-    extend ``get_config()``.
+    ``compute_output_shape(input_shape)``, ``_check_input_shape(shape)``,
+    ``weight_shapes(input_shape)`` and extend ``get_config()``.
+
+    Called on an array, a layer computes; called on a
+    :class:`~convt.symbolic.SymbolicTensor` (from :func:`convt.Input`), it
+    builds from the symbolic shape, records a node and returns a symbolic
+    output (see :class:`~convt.layers.node_api.NodeAPI`).
 
     Args:
         activity_regularizer: regularizer applied to the output of each call.
@@ -135,6 +171,8 @@ class Layer:
         self.built = False
         self._variables: list[Variable] = []
         self._call_losses: list[Any] = []
+        self._last_call_inputs: Any = None
+        self._inbound_nodes: list[Node] = []
 
     # ----------------------------------------------------------------- dtypes
     @property
@@ -198,22 +236,7 @@ class Layer:
         Raises:
             ValueError: if the count or any shape differs; no weight changes then.
         """
-        weights = list(weights)
-        if len(weights) != len(self._variables):
-            raise ValueError(
-                f"You called `set_weights(weights)` on layer '{self.name}' with a "
-                f"weight list of length {len(weights)}, but the layer was "
-                f"expecting {len(self._variables)} weights."
-            )
-        arrays = [np.asarray(w) for w in weights]
-        for variable, array in zip(self._variables, arrays):
-            if variable.shape != array.shape:
-                raise ValueError(
-                    f"Layer {self.name} weight shape {variable.shape} is not "
-                    f"compatible with provided weight shape {array.shape}."
-                )
-        for variable, array in zip(self._variables, arrays):
-            variable.assign(array)
+        assign_weights(self._variables, weights, owner="layer", name=self.name)
 
     def count_params(self) -> int:
         """Number of scalars in all weights.
@@ -233,10 +256,12 @@ class Layer:
     @property
     def losses(self) -> list[Any]:
         """Activity penalties of the last call, then the penalties of trainable weights."""
-        weight_losses = [
+        return list(self._call_losses) + self._weight_losses()
+
+    def _weight_losses(self) -> list[Any]:
+        return [
             v.regularizer(v.value) for v in self.trainable_weights if v.regularizer is not None
         ]
-        return list(self._call_losses) + weight_losses
 
     def apply_constraints(self) -> None:
         """Projects each trainable weight through its constraint, in place.
@@ -247,16 +272,61 @@ class Layer:
             if variable.constraint is not None:
                 variable.assign(variable.constraint(variable.value))
 
+    def get_losses_for(self, inputs: Any) -> list[Any]:
+        """The losses that depend on ``inputs``, as tf.keras 2.x's ``get_losses_for``.
+
+        Args:
+            inputs: None for the unconditional losses (the weight penalties), or
+                the array(s) the layer was last called on for the activity
+                penalties of that call.
+
+        Returns:
+            A list of penalties; empty for inputs the last call did not use.
+        """
+        if inputs is None:
+            return self._weight_losses()
+        if any(x is self._last_call_inputs for x in flatten(inputs)):
+            return list(self._call_losses)
+        return []
+
     # ------------------------------------------------------------------- call
-    def __call__(self, inputs: Any) -> np.ndarray:
-        """Builds on first use from ``inputs.shape``, then runs ``call``."""
+    def __call__(self, inputs: Any) -> Any:
+        """Builds on first use from ``inputs.shape``, then runs ``call``.
+
+        On a symbolic tensor, records a node and returns the symbolic output.
+        """
+        if isinstance(inputs, SymbolicTensor):
+            return self._call_symbolic(inputs)
         x = self._convert_input(inputs)
         self._check_input_shape(x.shape)
         if not self.built:
             self._build_and_set_initial_weights(x.shape)
         outputs = self.call(x)
         self._call_losses = self._activity_losses(outputs)
+        self._last_call_inputs = inputs
         return outputs
+
+    def apply(self, inputs: Any) -> Any:
+        """Alias of ``__call__``, as tf.keras 2.x has."""
+        return self(inputs)
+
+    def _call_symbolic(self, inputs: SymbolicTensor) -> SymbolicTensor:
+        """Builds from the symbolic shape and records a node; computes nothing."""
+        self._check_input_shape(inputs.shape)
+        if not self.built:
+            self._build_and_set_initial_weights(inputs.shape)
+        output = SymbolicTensor(
+            self.compute_output_shape(inputs.shape), self.compute_dtype, name=self.name
+        )
+        Node.record(self, (inputs,), (output,))
+        return output
+
+    def weight_shapes(self, input_shape: Sequence[int | None]) -> list[tuple[int, ...]]:
+        """The shapes ``build(input_shape)`` would give the weights, allocating nothing.
+
+        Loaders check these against their size limits before building.
+        """
+        return []
 
     def _convert_input(self, inputs: Any) -> np.ndarray:
         x = np.asarray(inputs)

@@ -1,0 +1,90 @@
+"""``model.summary()``: tf.keras 2.x's table of layers, output shapes and parameter counts.
+
+A plain chain (one input, one output, no shared layer) gets three columns,
+65 characters wide; other graphs get a fourth, "Connected to", 98 wide. Cells
+too long for their column wrap onto the next line, preferably after ``),``
+and similar, as tf.keras 2.x does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+_CHAIN = (65, (0.45, 0.85, 1.0), ["Layer (type)", "Output Shape", "Param #"])
+_GRAPH = (98, (0.33, 0.55, 0.67, 1.0), ["Layer (type)", "Output Shape", "Param #", "Connected to"])
+_BREAKS = ("),", "},", "],", "',")
+
+
+def print_summary(
+    model: Any,
+    *,
+    line_length: int | None,
+    positions: Sequence[float] | None,
+    print_fn: Callable[[str], Any],
+) -> None:
+    """Prints ``model``'s summary table through ``print_fn``, one line per call."""
+    chain = _is_chain(model)
+    default_length, default_positions, headers = _CHAIN if chain else _GRAPH
+    line_length = line_length or default_length
+    positions = list(positions or default_positions)
+    if positions[-1] <= 1:
+        positions = [int(line_length * p) for p in positions]
+    print_fn(f'Model: "{model.name}"')
+    print_fn("_" * line_length)
+    _print_row(headers, positions, print_fn)
+    print_fn("=" * line_length)
+    for index, layer in enumerate(model.layers):
+        _print_row(_layer_fields(model, layer, with_connections=not chain), positions, print_fn)
+        print_fn(("=" if index == len(model.layers) - 1 else "_") * line_length)
+    trainable = sum(v.value.size for v in model.trainable_weights)
+    non_trainable = sum(v.value.size for v in model.non_trainable_weights)
+    print_fn(f"Total params: {trainable + non_trainable:,}")
+    print_fn(f"Trainable params: {trainable:,}")
+    print_fn(f"Non-trainable params: {non_trainable:,}")
+    print_fn("_" * line_length)
+
+
+def _is_chain(model: Any) -> bool:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return False
+    return all(len(model._nodes_of(layer)) == 1 for layer in model.layers)
+
+
+def _layer_fields(model: Any, layer: Any, *, with_connections: bool) -> list[str]:
+    nodes = model._nodes_of(layer)
+    if len(nodes) != 1:
+        shape = "multiple"
+    elif nodes[0].is_input:
+        shape = str(nodes[0].output_shapes)
+    else:
+        shape = str(nodes[0].output_shapes[0])
+    fields = [f"{layer.name} ({type(layer).__name__})", shape, str(layer.count_params())]
+    if with_connections:
+        connections = [
+            f"{tensor.history.layer.name}[{tensor.history.node_index}][{tensor.history.tensor_index}]"
+            for node in nodes
+            if not node.is_input
+            for tensor in node.input_tensors
+        ]
+        fields.append(str(connections))
+    return fields
+
+
+def _print_row(fields: list[str], positions: list[int], print_fn: Callable[[str], Any]) -> None:
+    """One table row, wrapped over as many lines as its longest cell needs."""
+    left = list(fields)
+    while any(left):
+        line = ""
+        for column, text in enumerate(left):
+            start = positions[column - 1] if column else 0
+            space = 2 if column != len(positions) - 1 else 0
+            cutoff = positions[column] - start - space
+            piece = text[:cutoff]
+            breaks = [piece.find(mark) + len(mark) for mark in _BREAKS if piece.find(mark) >= 0]
+            if breaks:
+                cutoff = min(breaks)
+                piece = piece[:cutoff]
+            line += (" " if column == 0 else "") + piece + " " * space
+            left[column] = text[cutoff:]
+            line += " " * (positions[column] - len(line))
+        print_fn(line)

@@ -1,0 +1,174 @@
+"""Checks on untrusted files, made before anything is read into memory.
+
+Zip archives: only the members a ``.keras`` file has, no duplicates, each
+member's declared size under its cap and (past 1 MiB) at most
+``MAX_EXPANSION`` times its compressed size. HDF5 files: no external or soft
+links, no external or virtual datasets, no dataset declaring far more bytes
+than the file holds, no oversized attributes. All arithmetic in Python ints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from typing import Any
+
+MiB = 1 << 20
+MAX_EXPANSION = 100
+"""A zip member past 1 MiB may expand at most this much (Keras stores members uncompressed)."""
+MEMBER_LIMITS = {
+    "metadata.json": MiB,
+    "config.json": 64 * MiB,
+    "model.weights.h5": 16 << 30,
+}
+"""The members a ``.keras`` archive may hold, with the most bytes each may declare."""
+MAX_DATASET_EXPANSION = 4
+"""A dataset may declare at most this many times the bytes of its file (plus 1 MiB)."""
+MAX_ATTRIBUTE_ELEMENTS = 1 << 16
+MAX_H5_OBJECTS = 1 << 16
+
+
+def require_h5py() -> Any:
+    """Imports h5py, or raises an ImportError that names the pip command."""
+    try:
+        import h5py
+    except ImportError as error:
+        raise ImportError(
+            "Reading and writing Keras files needs h5py: `pip install h5py` "
+            "(or `pip install convt[h5]`)."
+        ) from error
+    return h5py
+
+
+def check_archive(archive: zipfile.ZipFile) -> None:
+    """Refuses unexpected, duplicated, missing or oversized members of a ``.keras`` file.
+
+    Raises:
+        ValueError: naming the member and what is wrong with it.
+    """
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    unexpected = sorted(
+        {name for name in names if name not in MEMBER_LIMITS}
+        | {name for name in names if names.count(name) > 1}
+    )
+    if unexpected:
+        raise ValueError(
+            f"Expected a .keras archive to hold only {sorted(MEMBER_LIMITS)}, each once. "
+            f"Received: unexpected or repeated members {unexpected}"
+        )
+    missing = [name for name in ("config.json", "model.weights.h5") if name not in names]
+    if missing:
+        raise ValueError(
+            f"Expected a .keras archive to hold config.json and model.weights.h5. "
+            f"Received: members {names}"
+        )
+    for info in infos:
+        _check_member_size(info)
+
+
+def _check_member_size(info: zipfile.ZipInfo) -> None:
+    limit = MEMBER_LIMITS[info.filename]
+    sizes = f"Received: file_size={info.file_size}, compress_size={info.compress_size}"
+    if info.file_size > limit:
+        raise ValueError(
+            f"Refusing archive member '{info.filename}': expected at most {limit} bytes. {sizes}"
+        )
+    if info.file_size > MiB and info.file_size > MAX_EXPANSION * info.compress_size:
+        raise ValueError(
+            f"Refusing archive member '{info.filename}': it would expand more than "
+            f"{MAX_EXPANSION} times, as a decompression bomb does. {sizes}"
+        )
+
+
+def read_json_member(archive: zipfile.ZipFile, name: str) -> Any:
+    """Parses one JSON member (its size already checked by :func:`check_archive`).
+
+    Raises:
+        ValueError: for invalid or absurdly nested JSON.
+    """
+    try:
+        return json.loads(archive.read(name).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ValueError(
+            f"Expected archive member '{name}' to be valid JSON. Received: {error}"
+        ) from None
+
+
+def check_h5_tree(h5file: Any, file_bytes: int) -> None:
+    """Walks every link of an HDF5 file; refuses links out of it and bloated datasets.
+
+    Args:
+        h5file: an open ``h5py.File``.
+        file_bytes: the size of the file, for the dataset check.
+
+    Raises:
+        ValueError: for an external or soft link, an external or virtual
+            dataset, a dataset declaring more than ``MAX_DATASET_EXPANSION``
+            times ``file_bytes``, or too many objects.
+    """
+    h5py = require_h5py()
+    pending, seen = [(h5file, "")], 0
+    while pending:
+        group, path = pending.pop()
+        for name in group:
+            seen += 1
+            if seen > MAX_H5_OBJECTS:
+                raise ValueError(
+                    f"Expected an HDF5 weights file with at most {MAX_H5_OBJECTS} objects. "
+                    f"Received: more under '{path}'"
+                )
+            link = group.get(name, getlink=True)
+            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+                raise ValueError(
+                    "Refusing an HDF5 file with links: expected only groups and datasets "
+                    f"stored in the file itself. Received: {type(link).__name__} at "
+                    f"'{path}/{name}'"
+                )
+            item = group[name]
+            if isinstance(item, h5py.Group):
+                pending.append((item, f"{path}/{name}"))
+            else:
+                check_dataset(item, file_bytes)
+
+
+def check_dataset(dataset: Any, file_bytes: int) -> None:
+    """Refuses a dataset stored outside the file or declaring far more than it holds."""
+    if dataset.external or dataset.is_virtual:
+        raise ValueError(
+            "Refusing an HDF5 dataset whose data lives outside the file. "
+            f"Received: dataset '{dataset.name}' (external={dataset.external!r}, "
+            f"virtual={dataset.is_virtual})"
+        )
+    shape = dataset.shape or ()
+    declared = math.prod(int(d) for d in shape) * int(dataset.dtype.itemsize)
+    if declared > MAX_DATASET_EXPANSION * file_bytes + MiB:
+        raise ValueError(
+            f"Refusing HDF5 dataset '{dataset.name}': it declares {declared} bytes but the "
+            f"file holds {file_bytes}. Received: shape={tuple(shape)}, dtype={dataset.dtype}"
+        )
+
+
+def read_string_list_attribute(group: Any, name: str) -> list[str]:
+    """A list-of-strings attribute (tf.keras splits long ones into ``name0``, ``name1``...).
+
+    Raises:
+        ValueError: for an oversized attribute.
+    """
+    if name in group.attrs:
+        chunks = [name]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in group.attrs:
+            chunks.append(f"{name}{len(chunks)}")
+    values: list[str] = []
+    for chunk in chunks:
+        elements = math.prod(group.attrs.get_id(chunk).shape or ())
+        if elements > MAX_ATTRIBUTE_ELEMENTS:
+            raise ValueError(
+                f"Refusing HDF5 attribute '{chunk}' of '{group.name}': expected at most "
+                f"{MAX_ATTRIBUTE_ELEMENTS} entries. Received: {elements} entries"
+            )
+        values += [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in group.attrs[chunk]]
+    return values

@@ -1,0 +1,290 @@
+"""Hostile files, made at test time: each refused with a clear error and no allocation spike."""
+
+import io
+import json
+import tracemalloc
+import zipfile
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import convt
+from convt.saving import keras_file, weights_h5
+
+h5py = pytest.importorskip("h5py")
+
+PEAK_LIMIT = 8 << 20  # bytes of Python/NumPy memory a refused load may use
+
+
+def _good_parts():
+    """(config dict, weights bytes) of a small valid Sequential model."""
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))], name="m")
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as h5file:
+        weights_h5.write_weights(model, h5file)
+    return keras_file.serialize_model(model), weights.getvalue()
+
+
+def _archive(path, *, config=None, weights=None, extra=(), compression=zipfile.ZIP_STORED):
+    good_config, good_weights = _good_parts()
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
+        archive.writestr(
+            "config.json", config if isinstance(config, str) else json.dumps(config or good_config)
+        )
+        archive.writestr("model.weights.h5", good_weights if weights is None else weights)
+        for name, data in extra:
+            archive.writestr(name, data)
+    return path
+
+
+def _refused(path, match, **kwargs):
+    """Loads ``path`` expecting a ValueError matching ``match``; returns the peak traced bytes."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            convt.models.load_model(path, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_LIMIT
+    return peak
+
+
+def _with_layer(update):
+    config, _ = _good_parts()
+    update(config["config"]["layers"][1])
+    return config
+
+
+def test_the_good_archive_loads(tmp_path):
+    model = convt.models.load_model(_archive(tmp_path / "good.keras"))
+    assert model.outputs[0].shape == (None, 6, 6, 2)
+
+
+@pytest.mark.parametrize("safe_mode", [True, False])
+def test_lambda_layer_is_refused_whatever_safe_mode(tmp_path, safe_mode):
+    config = _with_layer(
+        lambda layer: layer.update(
+            class_name="Lambda",
+            config={
+                "name": "l",
+                "function": {"class_name": "__lambda__", "config": {"code": "..."}},
+            },
+        )
+    )
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "Refusing to load code: .* Received: class_name='Lambda'",
+        safe_mode=safe_mode,
+    )
+
+
+def test_serialized_lambda_activation_is_refused(tmp_path):
+    config = _with_layer(
+        lambda layer: layer["config"].update(
+            activation={
+                "class_name": "__lambda__",
+                "config": {"code": "4wEAAAAA", "defaults": None},
+            }
+        )
+    )
+    _refused(
+        _archive(tmp_path / "m.keras", config=config), "Refusing to load code", safe_mode=False
+    )
+
+
+def test_module_paths_are_never_imported(tmp_path):
+    config = _with_layer(lambda layer: layer.update(module="os", class_name="Conv2DTranspose"))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "convt never imports modules named in a file. Received: module='os'",
+    )
+    config = _with_layer(lambda layer: layer.update(module="os", class_name="system"))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "Unknown layer class: .* Received: class_name='system'",
+    )
+    config = _with_layer(lambda layer: layer.update(registered_name="evil>Conv2DTranspose"))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "Received: registered_name='evil>Conv2DTranspose'",
+    )
+
+
+def test_unknown_layer_class_is_named(tmp_path):
+    config = _with_layer(lambda layer: layer.update(class_name="Dense"))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        r"expected one of \['Conv1DTranspose', 'Conv2DTranspose', 'Conv3DTranspose', "
+        r"'InputLayer'\]. Received: class_name='Dense'",
+    )
+
+
+def test_unknown_model_class_and_custom_objects_are_refused(tmp_path):
+    config, _ = _good_parts()
+    config["class_name"] = "MyModel"
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "Unknown model class: .* Received: class_name='MyModel'",
+    )
+    with pytest.raises(ValueError, match="never custom objects"):
+        convt.models.load_model(_archive(tmp_path / "g.keras"), custom_objects={"x": object})
+
+
+def test_unknown_keys_are_refused(tmp_path):
+    config = _with_layer(lambda layer: layer.update(shell="rm -rf /"))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config), r"Unknown keys \['shell'\] in layer_config"
+    )
+    config = _with_layer(lambda layer: layer["config"].update(evil=1))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "Unrecognized keyword arguments passed to Conv2DTranspose: {'evil': 1}",
+    )
+
+
+def test_absurd_kernel_is_refused_before_allocation(tmp_path):
+    config = _with_layer(
+        lambda layer: layer["config"].update(filters=2**16, kernel_size=[512, 512])
+    )
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        "Expected the model's weights to fit in what the file can hold",
+    )
+
+
+def test_absurd_declared_input_is_refused_before_allocation(tmp_path):
+    config, _ = _good_parts()
+    layers = config["config"]["layers"]
+    layers[0]["config"]["batch_shape"] = [None, 4, 4, 2**24]
+    _refused(_archive(tmp_path / "m.keras", config=config), "fit in what the file can hold")
+    layers[0]["config"]["batch_shape"] = [None, 2**30, 2**30, 8]
+    _refused(_archive(tmp_path / "m.keras", config=config), "more than 1099511627776 elements")
+    layers[0]["config"]["batch_shape"] = [None, -4, 4.5, 1]
+    _refused(_archive(tmp_path / "m.keras", config=config), "non-negative integers or None")
+
+
+def test_layer_declaring_its_input_is_charged_before_it_builds(tmp_path):
+    config = _with_layer(
+        lambda layer: layer["config"].update(
+            batch_input_shape=[None, 4, 4, 2**20], kernel_size=[64, 64]
+        )
+    )
+    _refused(_archive(tmp_path / "m.keras", config=config), "fit in what the file can hold")
+
+
+def test_deeply_nested_json_is_refused(tmp_path):
+    _refused(
+        _archive(tmp_path / "m.keras", config="[" * 200_000 + "]" * 200_000),
+        "Expected archive member 'config.json' to be valid JSON",
+    )
+
+
+def test_zip_bomb_member_is_refused_before_reading(tmp_path):
+    bomb = b"\0" * (40 << 20)
+    path = _archive(tmp_path / "bomb.keras", weights=bomb, compression=zipfile.ZIP_DEFLATED)
+    del bomb
+    _refused(
+        path,
+        "Refusing archive member 'model.weights.h5': it would expand more than 100 "
+        "times, as a decompression bomb does. Received: file_size=41943040",
+    )
+
+
+def test_oversized_metadata_is_refused(tmp_path):
+    path = tmp_path / "big.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", b" " * (2 << 20))
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", b"")
+    _refused(path, "Refusing archive member 'metadata.json': expected at most 1048576 bytes")
+
+
+@pytest.mark.parametrize("member", ["../evil.py", "/etc/passwd", "assets/x.bin", "config.json"])
+def test_unexpected_traversing_or_repeated_members_are_refused(tmp_path, member):
+    repeated = member == "config.json"
+    with pytest.warns(UserWarning, match="Duplicate name") if repeated else nullcontext():
+        path = _archive(tmp_path / "m.keras", extra=[(member, b"x")])
+    _refused(path, "Expected a .keras archive to hold only .* Received: unexpected or repeated")
+
+
+def _weights_replacing(index, link=None, **dataset_args):
+    """Good weights bytes with variable ``index`` of the layer replaced by a link or dataset."""
+    _, good = _good_parts()
+    buffer = io.BytesIO(good)
+    with h5py.File(buffer, "a") as h5file:
+        group = h5file["layers/conv2d_transpose/vars"]
+        del group[index]
+        if link is not None:
+            group[index] = link
+        else:
+            group.create_dataset(index, **dataset_args)
+    return buffer.getvalue()
+
+
+def test_hdf5_external_link_is_refused(tmp_path):
+    weights = _weights_replacing("0", h5py.ExternalLink("/etc/passwd", "/data"))
+    _refused(
+        _archive(tmp_path / "m.keras", weights=weights),
+        "Refusing an HDF5 file with links: .* Received: ExternalLink at "
+        "'/layers/conv2d_transpose/vars/0'",
+    )
+
+
+def test_hdf5_soft_link_is_refused(tmp_path):
+    weights = _weights_replacing("1", h5py.SoftLink("/vars"))
+    _refused(
+        _archive(tmp_path / "m.keras", weights=weights),
+        "Received: SoftLink at '/layers/conv2d_transpose/vars/1'",
+    )
+
+
+def test_hdf5_external_storage_is_refused(tmp_path):
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(b"\0" * 72)
+    path = tmp_path / "m.weights.h5"
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))])
+    model.save_weights(path)
+    with h5py.File(path, "a") as h5file:
+        group = h5file["layers/conv2d_transpose/vars"]
+        del group["0"]
+        group.create_dataset("0", shape=(3, 3, 2, 1), dtype="float32", external=[(str(raw), 0, 72)])
+    with pytest.raises(
+        ValueError, match="Refusing an HDF5 dataset whose data lives outside the file"
+    ):
+        model.load_weights(path)
+
+
+def test_hdf5_dataset_declaring_far_more_than_the_file_is_refused(tmp_path):
+    weights = _weights_replacing(
+        "0", shape=(2**20, 2**16), dtype="float32", chunks=(64, 64), compression="gzip"
+    )
+    assert len(weights) < 1 << 20
+    _refused(
+        _archive(tmp_path / "m.keras", weights=weights),
+        "Refusing HDF5 dataset '/layers/conv2d_transpose/vars/0': it declares 274877906944 bytes",
+    )
+
+
+def test_legacy_h5_with_external_link_is_refused(tmp_path):
+    path = tmp_path / "legacy.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file.attrs["layer_names"] = [b"conv2d_transpose"]
+        group = h5file.create_group("conv2d_transpose")
+        group.attrs["weight_names"] = [b"conv2d_transpose/kernel:0"]
+        group["conv2d_transpose"] = h5py.ExternalLink(str(Path("/etc/passwd")), "/")
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))])
+    with pytest.raises(
+        ValueError, match="Received: ExternalLink at '/conv2d_transpose/conv2d_transpose'"
+    ):
+        model.load_weights(path)
+
+
+def test_wrong_dtype_in_weights_is_refused(tmp_path):
+    weights = _weights_replacing("1", data=np.array(["a", "b"], dtype="S1"))
+    _refused(
+        _archive(tmp_path / "m.keras", weights=weights), "to be floating point. Received: dtype=|S1"
+    )

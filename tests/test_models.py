@@ -1,0 +1,209 @@
+"""Functional models and Sequential: running, shared weights, config, summary, losses."""
+
+import numpy as np
+import pytest
+
+import convt
+
+RNG = np.random.default_rng(7)
+
+
+def _random(*shape):
+    return RNG.normal(size=shape).astype("float32")
+
+
+def test_functional_model_runs_the_graph_like_its_layers():
+    x = convt.Input(shape=(5, 5, 3))
+    first = convt.Conv2DTranspose(4, 3, strides=2, activation="relu")
+    second = convt.Conv2DTranspose(2, 2, padding="same")
+    model = convt.Model(x, second(first(x)))
+    data = _random(2, 5, 5, 3)
+    np.testing.assert_allclose(model(data), second(first(data)), rtol=1e-6)
+    assert model.layers[1:] == [first, second]
+    assert isinstance(model.layers[0], convt.InputLayer)
+
+
+def test_shared_layer_uses_one_set_of_weights():
+    x = convt.Input(shape=(4, 2))
+    shared = convt.Conv1DTranspose(2, 3, padding="same")
+    model = convt.Model(x, shared(shared(x)))
+    data = _random(3, 4, 2)
+    np.testing.assert_allclose(model(data), shared(shared(data)), rtol=1e-6)
+    assert len(model.weights) == 2 and model.count_params() == 3 * 2 * 2 + 2
+
+
+def test_several_inputs_and_outputs_as_lists_and_dicts():
+    a, b = convt.Input(shape=(4, 1), name="a"), convt.Input(shape=(3, 3, 1), name="b")
+    up_a, up_b = convt.Conv1DTranspose(2, 2, strides=2), convt.Conv2DTranspose(3, 2)
+    listed = convt.Model([a, b], [up_a(a), up_b(b)])
+    keyed = convt.Model({"a": a, "b": b}, {"wave": listed.outputs[0], "image": listed.outputs[1]})
+    xa, xb = _random(2, 4, 1), _random(2, 3, 3, 1)
+    ya, yb = listed([xa, xb])
+    assert (ya.shape, yb.shape) == ((2, 8, 2), (2, 4, 4, 3))
+    out = keyed({"b": xb, "a": xa})
+    assert sorted(out) == ["image", "wave"]
+    np.testing.assert_array_equal(out["wave"], ya)
+    with pytest.raises(ValueError, match="expects 2 input\\(s\\), but it received 1 input arrays"):
+        listed([xa])
+
+
+def test_model_checks_input_shapes_against_its_inputs():
+    x = convt.Input(shape=(5, 5, 3), name="image")
+    model = convt.Model(x, convt.Conv2DTranspose(2, 2)(x))
+    with pytest.raises(ValueError) as error:
+        model(np.zeros((1, 6, 5, 3)))
+    assert str(error.value) == (
+        'Input 0 of layer "image" is incompatible with the layer: expected '
+        "shape=(None, 5, 5, 3), found shape=(1, 6, 5, 3)"
+    )
+
+
+def test_graph_disconnected_and_duplicate_names_are_refused():
+    x, other = convt.Input(shape=(4, 1)), convt.Input(shape=(4, 1))
+    y = convt.Conv1DTranspose(2, 2)(other)
+    with pytest.raises(ValueError, match="Graph disconnected: cannot find parent for tensor"):
+        convt.Model(x, y)
+    z = convt.Conv1DTranspose(2, 2, name="same")(x)
+    w = convt.Conv1DTranspose(2, 2, name="same")(z)
+    with pytest.raises(ValueError, match='The name "same" is used 2 times in the model'):
+        convt.Model(x, w)
+
+
+def test_predict_batches_and_joins():
+    model = convt.Sequential([convt.Conv1DTranspose(2, 3, input_shape=(4, 1))])
+    data = _random(70, 4, 1)
+    np.testing.assert_allclose(model.predict(data, batch_size=8), model(data), rtol=1e-6)
+    assert model.predict(data[:0]).shape == (0, 6, 2)
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        model.predict(data, batch_size=0)
+
+
+def test_sequential_builds_from_first_layer_input_shape_or_input_or_first_call():
+    declared = convt.Sequential([convt.Conv2DTranspose(2, 3, batch_input_shape=(None, 4, 4, 1))])
+    assert declared.built and declared.outputs[0].shape == (None, 6, 6, 2)
+    from_input = convt.Sequential([convt.Input(shape=(4, 4, 1)), convt.Conv2DTranspose(2, 3)])
+    assert from_input.outputs[0].shape == (None, 6, 6, 2)
+    lazy = convt.Sequential([convt.Conv2DTranspose(2, 3)])
+    assert not lazy.built
+    with pytest.raises(ValueError, match="the layer isn't built"):
+        lazy.count_params()
+    assert lazy(np.zeros((1, 4, 4, 1))).shape == (1, 6, 6, 2)
+    assert lazy.built and lazy.count_params() == 20
+
+
+def test_sequential_add_pop_and_layers():
+    model = convt.Sequential(name="stack")
+    model.add(convt.Input(shape=(4, 1)))
+    first = convt.Conv1DTranspose(2, 2, name="first")
+    model.add(first)
+    model.add(convt.Conv1DTranspose(3, 2, name="second"))
+    assert [layer.name for layer in model.layers] == ["first", "second"]
+    assert model.outputs[0].shape == (None, 6, 3)
+    popped = model.pop()
+    assert popped.name == "second" and popped.inbound_nodes == []
+    assert model.outputs[0].shape == (None, 5, 2) and first.output is model.outputs[0]
+    with pytest.raises(ValueError, match='Name "first" is already the name of a layer'):
+        model.add(convt.Conv1DTranspose(3, 2, name="first"))
+    with pytest.raises(ValueError, match="can only be the first layer"):
+        model.add(convt.InputLayer(shape=(4, 1)))
+    with pytest.raises(ValueError, match="Only instances of `convt.layers.Layer`"):
+        model.add("dense")
+    model.pop()
+    with pytest.raises(TypeError, match="There are no layers in the model."):
+        model.pop()
+
+
+def test_weights_get_set_and_trainable():
+    model = convt.Sequential(
+        [convt.Conv2DTranspose(2, 2, input_shape=(3, 3, 1)), convt.Conv2DTranspose(1, 2)]
+    )
+    values = [np.full(w.shape, 0.5) for w in model.get_weights()]
+    model.set_weights(values)
+    assert all(np.all(w == 0.5) for w in model.get_weights())
+    with pytest.raises(ValueError, match="weight list of length 1, but the model was expecting 4"):
+        model.set_weights(values[:1])
+    with pytest.raises(ValueError, match="weight shape \\(2, 2, 2, 1\\) is not compatible"):
+        model.set_weights([np.zeros((1,))] + values[1:])
+    assert all(np.all(w == 0.5) for w in model.get_weights())  # nothing changed
+    assert len(model.trainable_weights) == 4 and model.non_trainable_weights == []
+    model.trainable = False
+    assert model.trainable_weights == [] and len(model.non_trainable_weights) == 4
+    assert not any(layer.trainable for layer in model.layers)
+
+
+def test_model_losses_follow_the_last_run():
+    x = convt.Input(shape=(4, 1))
+    layer = convt.Conv1DTranspose(
+        1, 1, kernel_initializer="ones", activity_regularizer="l1", bias_regularizer="l2"
+    )
+    model = convt.Model(x, layer(layer(x)))
+    data = np.ones((2, 4, 1), "float32")
+    assert len(model.losses) == 1  # the weight penalty only, before a run
+    model(data)
+    assert len(model.losses) == 3  # two activity penalties (one per call), one weight penalty
+    assert len(model.get_losses_for(data)) == 2 and len(model.get_losses_for(None)) == 1
+    assert model.get_losses_for(np.ones(3)) == []
+
+
+def test_functional_config_round_trip_keeps_graph_and_names():
+    a = convt.Input(shape=(4, 1), name="a")
+    shared = convt.Conv1DTranspose(1, 3, padding="same", name="shared")
+    model = convt.Model(
+        a, [shared(shared(a)), convt.Conv1DTranspose(2, 2, name="tail")(a)], name="graph"
+    )
+    config = model.get_config()
+    assert config["input_layers"] == ["a", 0, 0]
+    assert config["output_layers"] == [["shared", 1, 0], ["tail", 0, 0]]
+    shared_entry = next(entry for entry in config["layers"] if entry["name"] == "shared")
+    histories = [
+        node["args"][0]["config"]["keras_history"] for node in shared_entry["inbound_nodes"]
+    ]
+    assert histories == [["a", 0, 0], ["shared", 0, 0]]
+    rebuilt = convt.Model.from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    data = _random(2, 4, 1)
+    for got, want in zip(rebuilt(data), model(data)):
+        np.testing.assert_array_equal(got, want)
+    assert rebuilt.get_config() == config
+
+
+def test_sequential_config_round_trip():
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))], name="seq")
+    config = model.get_config()
+    assert [entry["class_name"] for entry in config["layers"]] == ["InputLayer", "Conv2DTranspose"]
+    assert "batch_input_shape" not in config["layers"][1]["config"]
+    rebuilt = convt.Sequential.from_config(config)
+    assert rebuilt.outputs[0].shape == (None, 6, 6, 2) and rebuilt.name == "seq"
+
+
+def test_summary_of_a_sequential_model_is_tf_keras_table():
+    model = convt.Sequential(
+        [convt.Conv2DTranspose(4, 3, strides=2, input_shape=(5, 5, 3), name="up")], name="tiny"
+    )
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert lines == [
+        'Model: "tiny"',
+        "_" * 65,
+        " Layer (type)                Output Shape              Param #   ",
+        "=" * 65,
+        " up (Conv2DTranspose)        (None, 11, 11, 4)         112       ",
+        "=" * 65,
+        "Total params: 112",
+        "Trainable params: 112",
+        "Non-trainable params: 0",
+        "_" * 65,
+    ]
+
+
+def test_summary_of_a_graph_has_connections_and_wraps_long_names():
+    x = convt.Input(shape=(4, 1), name="x")
+    shared = convt.Conv1DTranspose(1, 1, name="shared")
+    model = convt.Model(x, shared(shared(x)), name="g")
+    model.trainable = False
+    lines = []
+    model.summary(print_fn=lambda line: lines.append(line.rstrip()))
+    assert lines[2].startswith(" Layer (type)") and lines[2].endswith("Connected to")
+    assert " x (InputLayer)                 [(None, 4, 1)]       0           []" in lines
+    assert any(line.startswith(" shared (Conv1DTranspose)       multiple") for line in lines)
+    assert "Trainable params: 0" in lines and "Non-trainable params: 2" in lines

@@ -16,7 +16,8 @@ arguments ``input_shape``, ``batch_input_shape``, ``batch_size``, ``dtype``,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from convt.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from convt.layers.layer import Layer

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from convt.layers.input_layer import InputLayer
 from convt.layers.layer import Layer, _check_name, batch_input_shape_from, unique_name

@@ -8,7 +8,8 @@ and similar, as tf.keras 2.x does.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 _CHAIN = (65, (0.45, 0.85, 1.0), ["Layer (type)", "Output Shape", "Param #"])
 _GRAPH = (98, (0.33, 0.55, 0.67, 1.0), ["Layer (type)", "Output Shape", "Param #", "Connected to"])

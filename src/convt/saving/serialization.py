@@ -24,8 +24,8 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from convt._shapes import MAX_ELEMENTS
 from convt.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose

@@ -143,7 +143,7 @@ def _conv_transpose_channels_first(
     windows = [torch_window(p) for p in plans]
     out = _FUNCTIONS[rank](
         x,
-        to_torch_kernel(kernel, rank),
+        to_torch_kernel(kernel, rank).contiguous(),  # torch's backward needs it (in == 1)
         stride=tuple(p.stride for p in plans),
         padding=tuple(w.padding for w in windows),
         output_padding=tuple(w.output_padding for w in windows),

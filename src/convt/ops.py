@@ -69,12 +69,13 @@ def conv_transpose(
         from convt.backends import torch as backend
 
         inputs, kernel = backend.as_tensors(inputs, kernel)
+        plan = backend.plan
     else:
-        backend = numpy_backend
+        backend, plan = numpy_backend, plan_conv_transpose
         inputs, kernel = np.asarray(inputs), np.asarray(kernel)
-    args, _ = plan_conv_transpose(
-        inputs.shape,
-        kernel.shape,
+    args, _ = plan(
+        tuple(inputs.shape),
+        tuple(kernel.shape),
         strides=strides,
         padding=padding,
         output_padding=output_padding,

@@ -21,13 +21,14 @@ tensor is passed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from convt._shapes import AxisPlan, ConvTransposeArgs
+from convt._shapes import AxisPlan, ConvTransposeArgs, plan_conv_transpose
 
 _FUNCTIONS = {
     1: F.conv_transpose1d,
@@ -125,31 +126,88 @@ def conv_transpose(
     work_dtype, out_dtype = compute_dtypes(inputs, kernel)
     channels_last = args.data_format == "channels_last"
     x = inputs.movedim(-1, 1) if channels_last else inputs
-    plans = args.axis_plans(x.shape[2:])
-    out = _conv_transpose_channels_first(x.to(work_dtype), kernel.to(work_dtype), plans)
+    launch = _remembered(_launch, args, tuple(x.shape[2:]))
+    out = _conv_transpose_channels_first(x.to(work_dtype), kernel.to(work_dtype), launch)
     if channels_last:
         out = out.movedim(1, -1)
     return out.to(out_dtype)
 
 
-def _conv_transpose_channels_first(
-    x: torch.Tensor, kernel: torch.Tensor, plans: tuple[AxisPlan, ...]
-) -> torch.Tensor:
-    rank = len(plans)
-    filters = kernel.shape[rank]
-    shape = (x.shape[0], filters, *(p.output_length for p in plans))
-    if x.numel() == 0 or 0 in shape:
-        return x.new_zeros(shape)
+@dataclass(frozen=True)
+class Launch:
+    """The arguments of torch's call and the window still to take, for one input shape."""
+
+    rank: int
+    output_spatial: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    keep: tuple[slice, ...] | None
+    """The index keeping Keras's window of torch's result; None when it is all of it."""
+    zeros: list[int] | None
+    """``F.pad`` sizes of the zeros appended after that; None when there are none."""
+
+
+def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
+    """How to compute one input shape."""
+    plans = args.axis_plans(spatial)
     windows = [torch_window(p) for p in plans]
-    out = _FUNCTIONS[rank](
-        x,
-        to_torch_kernel(kernel, rank).contiguous(),  # torch's backward needs it (in == 1)
+    produced = [p.full_length - 2 * w.padding + w.output_padding for p, w in zip(plans, windows)]
+    return Launch(
+        rank=len(plans),
+        output_spatial=tuple(p.output_length for p in plans),
         stride=tuple(p.stride for p in plans),
         padding=tuple(w.padding for w in windows),
         output_padding=tuple(w.output_padding for w in windows),
         dilation=tuple(p.dilation for p in plans),
+        keep=None if [w.keep for w in windows] == produced else (
+            slice(None), slice(None), *(slice(0, w.keep) for w in windows)),
+        zeros=[n for w in reversed(windows) for n in (0, w.zeros)] if any(
+            w.zeros for w in windows) else None,
     )
-    out = out[(slice(None), slice(None), *(slice(0, w.keep) for w in windows))]
-    if any(w.zeros for w in windows):
-        out = F.pad(out, [size for w in reversed(windows) for size in (0, w.zeros)])
+
+
+_MEMORY = {_launch: functools.lru_cache(maxsize=1024)(_launch),
+           plan_conv_transpose: functools.lru_cache(maxsize=1024)(plan_conv_transpose)}
+
+
+def _remembered(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, remembered when the arguments are hashable.
+
+    A training loop asks the same shape questions every step; the answers are
+    pure functions of plain values. Under ``torch.compile`` the function is
+    traced directly (once, at compile time), as Dynamo does not trace caches.
+    """
+    if torch.compiler.is_compiling():
+        return function(*args, **kwargs)
+    try:
+        return _MEMORY[function](*args, **kwargs)
+    except TypeError:  # unhashable arguments (lists): compute without remembering
+        return function(*args, **kwargs)
+
+
+def plan(
+    input_shape: tuple[int, ...], kernel_shape: tuple[int, ...], **kwargs: Any
+) -> tuple[ConvTransposeArgs, tuple[int | None, ...]]:
+    """:func:`convt._shapes.plan_conv_transpose`, remembered when the arguments are hashable."""
+    return _remembered(plan_conv_transpose, input_shape, kernel_shape, **kwargs)
+
+
+def _conv_transpose_channels_first(
+    x: torch.Tensor, kernel: torch.Tensor, launch: Launch
+) -> torch.Tensor:
+    if x.numel() == 0 or 0 in launch.output_spatial:
+        return x.new_zeros((x.shape[0], kernel.shape[launch.rank], *launch.output_spatial))
+    weight = to_torch_kernel(kernel, launch.rank)
+    if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
+        weight = weight.contiguous()
+    out = _FUNCTIONS[launch.rank](
+        x, weight, stride=launch.stride, padding=launch.padding,
+        output_padding=launch.output_padding, dilation=launch.dilation,
+    )
+    if launch.keep is not None:
+        out = out[launch.keep]
+    if launch.zeros is not None:
+        out = F.pad(out, launch.zeros)
     return out

@@ -22,7 +22,7 @@ def test_bilinear_kernel_interpolates_linearly():
 
 def test_demo_writes_the_picture_and_reports(tmp_path, capsys):
     out = tmp_path / "demo.png"
-    assert cli.main(["demo", "--output", str(out), "--side", "16"]) == 0
+    assert cli.main(["demo", "--output", str(out), "--side", "16", "--train-steps", "0"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "taps per pixel, k=3 s=2: 1 taps x 289, 2 taps x 510, 4 taps x 225" in printed

@@ -21,7 +21,7 @@ def conv_transpose(
     output_padding: int | Sequence[int] | None = None,
     data_format: str | None = None,
     dilation_rate: int | Sequence[int] = 1,
-) -> np.ndarray:
+) -> Any:
     """N-D transposed convolution (1, 2 or 3 spatial axes), exactly as Keras 3.
 
     Per spatial axis, input element ``n`` and kernel tap ``j`` contribute to
@@ -55,7 +55,9 @@ def conv_transpose(
 
     Returns:
         The output, float32/float64 as the inputs (float16 is computed in
-        float32 and returned as float16; integer inputs give float32).
+        float32 and returned as float16; integer inputs give float32). A
+        NumPy array for array inputs; a torch tensor on the same device when
+        either argument is a torch tensor (see :mod:`convt.backends.torch`).
 
     Example:
         >>> import numpy as np
@@ -64,14 +66,27 @@ def conv_transpose(
         >>> conv_transpose(x, w, strides=2)[0, :, 0]
         array([1., 1., 2., 1., 2., 1., 1.], dtype=float32)
     """
-    inputs, kernel = np.asarray(inputs), np.asarray(kernel)
-    args, _ = plan_conv_transpose(
-        inputs.shape,
-        kernel.shape,
+    if _is_torch_tensor(inputs) or _is_torch_tensor(kernel):
+        from convt.backends import torch as backend
+
+        inputs, kernel = backend.as_tensors(inputs, kernel)
+        plan = backend.plan
+    else:
+        backend, plan = numpy_backend, plan_conv_transpose
+        inputs, kernel = np.asarray(inputs), np.asarray(kernel)
+    args, _ = plan(
+        tuple(inputs.shape),
+        tuple(kernel.shape),
         strides=strides,
         padding=padding,
         output_padding=output_padding,
         data_format=data_format,
         dilation_rate=dilation_rate,
     )
-    return numpy_backend.conv_transpose(inputs, kernel, args)
+    return backend.conv_transpose(inputs, kernel, args)
+
+
+def _is_torch_tensor(array: Any) -> bool:
+    """Checked by type name, so that torch is imported only when a tensor is passed."""
+    return type(array).__module__.startswith("torch")
+

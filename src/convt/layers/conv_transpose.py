@@ -7,15 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from convt import activations, constraints, initializers, ops, regularizers
-from convt._shapes import ConvTransposeArgs, check_size, is_integer
-from convt.errors import InputRankError
+from convt import ops
+from convt.layers.conv_transpose_config import ConvTransposeConfig, IntOrTuple
 from convt.layers.layer import Layer
 
-IntOrTuple = int | Sequence[int]
 
-
-class ConvTranspose(Layer):
+class ConvTranspose(ConvTransposeConfig, Layer):
     """Abstract N-D transposed convolution layer (N = 1, 2, 3).
 
     Computes ``activation(conv_transpose(inputs, kernel) + bias)`` with the
@@ -24,8 +21,7 @@ class ConvTranspose(Layer):
 
     Args:
         rank: number of spatial axes.
-        filters: number of output channels, > 0 (None, as Keras allows, fails
-            at build).
+        filters: number of output channels, > 0.
         kernel_size: int or tuple of ``rank`` ints, > 0.
         strides: int or tuple of ``rank`` ints, > 0.
         padding: ``"valid"`` or ``"same"`` (case-insensitive).
@@ -68,69 +64,17 @@ class ConvTranspose(Layer):
         bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        if filters is not None and (not is_integer(filters) or filters <= 0):
-            raise ValueError(
-                "Invalid value for argument `filters`. Expected a strictly "
-                f"positive value. Received filters={filters!r}."
-            )
-        if not isinstance(use_bias, bool):
-            raise ValueError(
-                f"Expected `use_bias` to be a boolean. Received: use_bias={use_bias!r}"
-            )
-        self._args = ConvTransposeArgs.normalize(
-            rank,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            output_padding=output_padding,
-            data_format=data_format,
-            dilation_rate=dilation_rate,
+        self._configure(
+            rank, filters, kernel_size, strides, padding, output_padding, data_format,
+            dilation_rate, activation=activation, use_bias=use_bias,
+            kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
         )
-        self._args.check_layer_limits()
-        self.filters = None if filters is None else int(filters)
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer or "glorot_uniform")
-        self.bias_initializer = initializers.get(bias_initializer or "zeros")
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.kernel = None
         self.bias = None
         self._build_from_declared_input()
-
-    # The normalized arguments, readable as Keras's attributes.
-    rank = property(lambda self: self._args.rank)
-    kernel_size = property(lambda self: self._args.kernel_size)
-    strides = property(lambda self: self._args.strides)
-    padding = property(lambda self: self._args.padding)
-    output_padding = property(lambda self: self._args.output_padding)
-    data_format = property(lambda self: self._args.data_format)
-    dilation_rate = property(lambda self: self._args.dilation_rate)
-
-    def _check_input_shape(self, shape: Sequence[int | None]) -> None:
-        """Rank must be ``rank + 2``; once built, channels must match the kernel."""
-        shape = tuple(shape)
-        expected_ndim = self.rank + 2
-        if len(shape) != expected_ndim:
-            error = ValueError if len(shape) < expected_ndim else InputRankError
-            bound = "min_ndim" if len(shape) < expected_ndim else "max_ndim"
-            raise error(
-                f"Input 0 of layer '{self.name}' is incompatible with the layer: "
-                f"expected {bound}={expected_ndim}, found ndim={len(shape)}. "
-                f"Full shape received: {shape}"
-            )
-        if self.built:
-            axis = -1 if self.data_format == "channels_last" else 1
-            expected = self.kernel.shape[-1]
-            if shape[axis] is not None and shape[axis] != expected:
-                raise ValueError(
-                    f"Input 0 of layer '{self.name}' is incompatible with the layer: "
-                    f"expected axis {axis} of input shape to have value {expected}, "
-                    f"but received input with shape {shape}"
-                )
 
     def build(self, input_shape: Sequence[int | None]) -> None:
         """Creates ``kernel`` ``(*kernel_size, filters, in_channels)`` and ``bias``.
@@ -139,8 +83,7 @@ class ConvTranspose(Layer):
             ValueError: for a wrong rank, an unknown channel dimension or
                 ``filters=None``; the layer is left unbuilt.
         """
-        kernel_shape = self.weight_shapes(input_shape)[0]
-        check_size(kernel_shape, "kernel")
+        kernel_shape = self._kernel_shape(input_shape)
         kernel = self.kernel_initializer(kernel_shape, dtype=self.dtype)
         bias = self.bias_initializer((self.filters,), dtype=self.dtype) if self.use_bias else None
         self._variables = []
@@ -154,32 +97,6 @@ class ConvTranspose(Layer):
             "bias", bias, regularizer=self.bias_regularizer, constraint=self.bias_constraint
         )
         self.built = True
-
-    def weight_shapes(self, input_shape: Sequence[int | None]) -> list[tuple[int, ...]]:
-        """``[kernel_shape]`` or ``[kernel_shape, bias_shape]`` for ``input_shape``.
-
-        Raises:
-            ValueError: for a wrong rank, an unknown channel dimension or
-                ``filters=None``.
-
-        Example:
-            >>> Conv2DTranspose(32, 2).weight_shapes((None, 10, 8, 128))
-            [(2, 2, 32, 128), (32,)]
-        """
-        _, _, channels = self._args.split_shape(input_shape, "inputs")
-        if channels is None:
-            raise ValueError(
-                "The channel dimension of the inputs should be defined. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        kernel_shape = (*self.kernel_size, self.filters, channels)
-        if self.filters is None:
-            raise ValueError(
-                "Shapes used to initialize variables must be fully-defined (no "
-                f"`None` dimensions). Received: shape={kernel_shape} for variable "
-                f"path='{self.name}/kernel'"
-            )
-        return [kernel_shape, (self.filters,)] if self.use_bias else [kernel_shape]
 
     def call(self, inputs: np.ndarray) -> np.ndarray:
         """``activation(conv_transpose(inputs, kernel) + bias)`` in the compute dtype."""
@@ -203,37 +120,10 @@ class ConvTranspose(Layer):
             return bias
         return bias.reshape((self.filters,) + (1,) * self.rank)
 
-    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """Output shape for ``input_shape``; ``None`` entries stay ``None``.
-
-        Raises:
-            ValueError: if ``input_shape`` does not have rank ``rank + 2``.
-        """
-        return self._args.output_shape(input_shape, self.filters)
-
     def get_config(self) -> dict[str, Any]:
         """Keras 3's config of this layer, in plain JSON values."""
         config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "kernel_size": self.kernel_size,
-                "strides": self.strides,
-                "padding": self.padding,
-                "output_padding": self.output_padding,
-                "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate,
-                "activation": activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
-                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
-                "kernel_constraint": constraints.serialize(self.kernel_constraint),
-                "bias_constraint": constraints.serialize(self.bias_constraint),
-            }
-        )
+        config.update(self._conv_config())
         return config
 
 

@@ -1,0 +1,276 @@
+"""Training-step benchmark: convt on torch against torch's own operator, JAX and TensorFlow.
+
+Run: ``python -m benchmarks.torch_train [--case NAME ...] [--impl NAME ...]
+[--mode train|forward ...] [--repeat N] [--json PATH] [--tiny]``.
+
+A *training step* is the forward pass plus the gradients for the input and the
+kernel, given a fixed random output cotangent; *forward* is the pass alone.
+Each implementation reaches Keras's output window its own way:
+
+* ``convt``: ``convt.ops.conv_transpose`` on torch tensors (Keras kernel layout).
+* ``torch``: ``torch.nn.functional.conv_transpose{1,2,3}d`` with the symmetric
+  part of the crop as ``padding``, then a slice (and zero pad) to the window:
+  the reference formulation a torch user would write.
+* ``jax``: ``jax.lax.conv_transpose`` with Keras's explicit padding, jitted
+  with ``jax.vjp``, as Keras's JAX backend computes it.
+* ``tensorflow``: ``tf.nn.conv_transpose`` with Keras's output shape and a
+  ``GradientTape``, as Keras's TensorFlow backend computes it.
+
+The torch implementations take channels_first tensors (torch's own layout),
+JAX and TensorFlow channels_last (theirs); layout changes are not timed.
+Before timing, every implementation's output and both gradients are checked
+against torch's autograd of the reference formulation. Absent frameworks are
+reported as absent. Medians of ``--repeat`` runs after warm-up, the implementations
+timed in turns (round-robin) so that a noisy machine slows them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from benchmarks.cases import CASES, Case
+from convt._shapes import AxisPlan, plan_conv_transpose
+
+IMPLS = ("convt", "torch", "jax", "tensorflow")
+MODES = ("train", "forward")
+
+
+@dataclass
+class Runner:
+    """One implementation of one case: timed calls and an untimed result for the check."""
+
+    forward: Callable[[], Any]
+    train: Callable[[], Any]
+    results: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    """(output, input gradient, kernel gradient), channels_last and Keras layout."""
+
+
+def axis_plans(case: Case) -> tuple[AxisPlan, ...]:
+    args, _ = plan_conv_transpose(case.input_shape, case.kernel_shape, **case.op_kwargs)
+    return args.axis_plans(case.input_shape[1:-1])
+
+
+def _torch_runner(case: Case, x, w, g, function: Callable, kernel_layout: Callable) -> Runner:
+    """A Runner for a torch function of (channels_first input, kernel in its own layout)."""
+    import torch
+
+    inputs = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1))).requires_grad_()
+    kernel = torch.from_numpy(np.ascontiguousarray(kernel_layout(w))).requires_grad_()
+    cotangent = torch.from_numpy(np.ascontiguousarray(np.moveaxis(g, -1, 1)))
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return function(inputs, kernel)
+
+    def train() -> Any:
+        out = function(inputs, kernel)
+        return out, *torch.autograd.grad(out, (inputs, kernel), cotangent)
+
+    def results() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out, grad_x, grad_w = (t.detach() for t in train())
+        keras_grad_w = grad_w if kernel_layout is _same else grad_w.permute(
+            *range(2, case.rank + 2), 1, 0)
+        return (np.moveaxis(out.numpy(), 1, -1), np.moveaxis(grad_x.numpy(), 1, -1),
+                keras_grad_w.numpy())
+
+    return Runner(forward, train, results)
+
+
+def _same(w: np.ndarray) -> np.ndarray:
+    return w
+
+
+def _convt(case: Case, x, w, g) -> Runner:
+    from convt import ops
+
+    kwargs = dict(case.op_kwargs, data_format="channels_first")
+    return _torch_runner(case, x, w, g, lambda a, b: ops.conv_transpose(a, b, **kwargs), _same)
+
+
+def _torch(case: Case, x, w, g) -> Runner:
+    import torch.nn.functional as F
+
+    plans = axis_plans(case)
+    padding = [min(p.crop_left, max(p.crop_right, 0)) for p in plans]
+    starts = [p.crop_left - pad for p, pad in zip(plans, padding)]
+    conv = getattr(F, f"conv_transpose{case.rank}d")
+
+    def function(a, b):
+        out = conv(a, b, stride=case.strides, padding=padding, dilation=case.dilation_rate)
+        tails = [max(0, s + p.output_length - n) for s, p, n in zip(starts, plans, out.shape[2:])]
+        if any(tails):
+            out = F.pad(out, [size for tail in reversed(tails) for size in (0, tail)])
+        window = (slice(s, s + p.output_length) for s, p in zip(starts, plans))
+        return out[(slice(None), slice(None), *window)]
+
+    def torch_layout(kernel: np.ndarray) -> np.ndarray:
+        return kernel.transpose(case.rank + 1, case.rank, *range(case.rank))
+
+    return _torch_runner(case, x, w, g, function, torch_layout)
+
+
+def _jax(case: Case, x, w, g) -> Runner:
+    import jax
+
+    jax.config.update("jax_enable_x64", x.dtype == np.float64)
+    spatial = "DHW"[3 - case.rank:]
+    numbers = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
+    # Keras's padding of the stride-dilated input: K - 1 - crop on each side.
+    padding = [(p.effective_kernel - 1 - p.crop_left, p.effective_kernel - 1 - p.crop_right)
+               for p in axis_plans(case)]
+
+    def conv(a, b):
+        return jax.lax.conv_transpose(
+            a, b, (case.strides,) * case.rank, padding,
+            rhs_dilation=(case.dilation_rate,) * case.rank, dimension_numbers=numbers,
+            transpose_kernel=True)
+
+    def step(a, b, c):
+        out, pullback = jax.vjp(conv, a, b)
+        return out, *pullback(c)
+
+    forward, train = jax.jit(conv), jax.jit(step)
+    a, b, c = jax.device_put(x), jax.device_put(w), jax.device_put(g)
+    return Runner(
+        lambda: forward(a, b).block_until_ready(),
+        lambda: jax.block_until_ready(train(a, b, c)),
+        lambda: tuple(np.asarray(t) for t in train(a, b, c)),
+    )
+
+
+def _tensorflow(case: Case, x, w, g) -> Runner:
+    import tensorflow as tf
+
+    _, output_shape = plan_conv_transpose(x.shape, w.shape, **case.op_kwargs)
+    a, b, c = tf.constant(x), tf.Variable(w), tf.constant(g)
+
+    def conv(a, b):
+        return tf.nn.conv_transpose(a, b, output_shape, strides=case.strides,
+                                    padding=case.padding.upper(), dilations=case.dilation_rate)
+
+    @tf.function
+    def step(a, b, c):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            out = conv(a, b)
+        return out, *tape.gradient(out, [a, b], output_gradients=c)
+
+    forward = tf.function(conv)
+    return Runner(lambda: forward(a, b), lambda: step(a, b, c),
+                  lambda: tuple(t.numpy() for t in step(a, b, c)))
+
+
+BUILDERS = {"convt": _convt, "torch": _torch, "jax": _jax, "tensorflow": _tensorflow}
+
+
+def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int) -> dict[Any, float]:
+    """Median seconds of each call, timed in turns so that machine noise hits all alike."""
+    for call in calls.values():
+        call()
+        call()
+    times: dict[Any, list[float]] = {key: [] for key in calls}
+    for _ in range(repeat):
+        for key, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def check(reference: Runner, runner: Runner, tolerance: float) -> None:
+    """Output and both gradients equal the reference's, or AssertionError."""
+    for name, got, expected in zip(("output", "grad_input", "grad_kernel"),
+                                   runner.results(), reference.results()):
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance,
+                                   err_msg=f"{name} differs")
+
+
+def run_case(case: Case, impls: Sequence[str], modes: Sequence[str], repeat: int,
+             dtype: str) -> list[dict]:
+    """Checks then times each implementation of one case; one record per (impl, mode)."""
+    x, w = case.arrays(dtype=dtype)
+    _, output_shape = plan_conv_transpose(case.input_shape, case.kernel_shape, **case.op_kwargs)
+    g = np.random.default_rng(1).standard_normal(output_shape).astype(dtype)
+    reference = _torch(case, x, w, g)
+    tolerance = 1e-9 if dtype == "float64" else 2e-3
+    records, runners = [], {}
+    for impl in impls:
+        try:
+            runners[impl] = BUILDERS[impl](case, x, w, g)
+        except ImportError:
+            records += [dict(case=case.name, impl=impl, mode=m, status="absent") for m in modes]
+            continue
+        check(reference, runners[impl], tolerance)
+    calls = {(impl, mode): getattr(runner, mode) for impl, runner in runners.items()
+             for mode in modes}
+    for (impl, mode), seconds in _interleaved_medians(calls, repeat).items():
+        flops = case.useful_flops * (3 if mode == "train" else 1)
+        records.append(dict(case=case.name, impl=impl, mode=mode, status="ok",
+                            seconds=seconds, gflops=flops / seconds / 1e9))
+    return records
+
+
+def _ratios(records: list[dict]) -> None:
+    """Adds each record's time relative to torch's operator on the same case and mode."""
+    torch_times = {(r["case"], r["mode"]): r["seconds"] for r in records
+                   if r["impl"] == "torch" and r["status"] == "ok"}
+    for record in records:
+        base = torch_times.get((record["case"], record["mode"]))
+        if record["status"] == "ok" and base:
+            record["vs_torch"] = record["seconds"] / base
+
+
+def machine() -> dict:
+    import torch
+
+    return dict(python=platform.python_version(), machine=platform.machine(),
+                processor=platform.processor() or platform.machine(),
+                torch=torch.__version__, threads=torch.get_num_threads())
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.torch_train",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--case", action="append", choices=sorted(CASES),
+                        help="a case to run (repeatable; default: all)")
+    parser.add_argument("--impl", action="append", choices=IMPLS,
+                        help="an implementation (repeatable; default: all)")
+    parser.add_argument("--mode", action="append", choices=MODES,
+                        help="train and/or forward (default: both)")
+    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement")
+    parser.add_argument("--json", help="also write the records to this file")
+    parser.add_argument("--tiny", action="store_true",
+                        help="tiny float64 versions of the cases (a correctness run)")
+    args = parser.parse_args(argv)
+    cases = [CASES[name] for name in (args.case or CASES)]
+    if args.tiny:
+        cases = [case.tiny() for case in cases]
+    records = []
+    for case in cases:
+        records += run_case(case, args.impl or IMPLS, args.mode or MODES, args.repeat,
+                            "float64" if args.tiny else "float32")
+    _ratios(records)
+    print(f"{'case':<14}{'impl':<12}{'mode':<9}{'median ms':>11}{'GFLOP/s':>9}{'vs torch':>10}")
+    for r in records:
+        if r["status"] != "ok":
+            print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['status']:>11}")
+            continue
+        print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['seconds'] * 1e3:>11.3f}"
+              f"{r['gflops']:>9.2f}{r.get('vs_torch', float('nan')):>10.3f}")
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"machine": machine(), "records": records}, file, indent=1)
+    return records
+
+
+if __name__ == "__main__":
+    main()

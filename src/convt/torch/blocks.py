@@ -1,0 +1,167 @@
+"""convt's building blocks on torch tensors: activations, regularizers, constraints.
+
+The layers keep the convt objects (for ``get_config``) and compute with their
+torch counterparts found here, so that outputs, penalties and projections stay
+differentiable tensors on the weights' device. Each counterpart follows the
+NumPy definition in :mod:`convt.activations`, :mod:`convt.regularizers` and
+:mod:`convt.constraints`. A callable that is not one of convt's built-ins is
+used as it is and must take and return torch tensors.
+
+Example:
+    >>> import torch
+    >>> from convt import activations
+    >>> torch_activation(activations.get("leaky_relu"))(torch.tensor([-1.0, 2.0]))
+    tensor([-0.2000,  2.0000])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from convt import activations as A
+from convt import constraints as C
+from convt import regularizers as R
+
+TensorFunction = Callable[[torch.Tensor], torch.Tensor]
+
+_EPSILON = 1e-7  # keras.backend.epsilon(), as in convt.constraints
+
+
+def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(x / 6 + 0.5, 0, 1)
+
+
+def _sparse_plus(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x <= -1, 0, torch.where(x < 1, 0.25 * (x + 1) ** 2, x))
+
+
+def _glu(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[-1] % 2:
+        raise ValueError(
+            "Expected the size of `axis` to be divisible by 2. "
+            f"Received: x.shape={tuple(x.shape)} with axis=-1"
+        )
+    return F.glu(x, dim=-1)
+
+
+_ACTIVATIONS: dict[Any, TensorFunction] = {
+    A.linear: lambda x: x,
+    A.relu: torch.relu,
+    A.leaky_relu: lambda x: F.leaky_relu(x, 0.2),
+    A.relu6: lambda x: torch.clamp(x, 0, 6),
+    A.sigmoid: torch.sigmoid,
+    A.tanh: torch.tanh,
+    A.softmax: lambda x: torch.softmax(x, dim=-1),
+    A.log_softmax: lambda x: torch.log_softmax(x, dim=-1),
+    A.gelu: F.gelu,
+    A.elu: F.elu,
+    A.selu: torch.selu,
+    A.softplus: lambda x: torch.logaddexp(x, torch.zeros_like(x)),
+    A.softsign: F.softsign,
+    A.silu: F.silu,
+    A.hard_sigmoid: _hard_sigmoid,
+    A.hard_silu: lambda x: x * _hard_sigmoid(x),
+    A.hard_tanh: lambda x: torch.clamp(x, -1, 1),
+    A.exponential: torch.exp,
+    A.mish: F.mish,
+    A.tanh_shrink: F.tanhshrink,
+    A.celu: F.celu,
+    A.glu: _glu,
+    A.log_sigmoid: F.logsigmoid,
+    A.sparse_sigmoid: lambda x: torch.clamp(0.5 * (x + 1), 0, 1),
+    A.sparse_plus: _sparse_plus,
+    A.squareplus: lambda x: (x + torch.sqrt(x * x + 4)) / 2,
+    A.soft_shrink: lambda x: F.softshrink(x, 0.5),
+    A.hard_shrink: lambda x: F.hardshrink(x, 0.5),
+}
+
+
+def torch_activation(activation: Callable[..., Any]) -> TensorFunction:
+    """The torch function computing a convt activation; a user's callable is checked on use.
+
+    Raises:
+        ValueError: for a NumPy function, which cannot compute on tensors.
+    """
+    if activation in _ACTIVATIONS:
+        return _ACTIVATIONS[activation]
+    if getattr(activation, "__module__", "").split(".")[0] in ("numpy", "convt"):
+        raise ValueError(
+            "Expected an activation that computes on torch tensors: a convt activation "
+            f"name or a torch function. Received: activation={activation!r}"
+        )
+    return _checked(activation, "activation")
+
+
+def _l1_l2(regularizer: R.L1L2, weight: torch.Tensor) -> torch.Tensor:
+    penalty = weight.new_zeros(())
+    if regularizer.l1:
+        penalty = penalty + regularizer.l1 * weight.abs().sum()
+    if regularizer.l2:
+        penalty = penalty + regularizer.l2 * weight.square().sum()
+    return penalty
+
+
+def torch_regularizer(regularizer: Any) -> TensorFunction | None:
+    """A function from a weight tensor to its differentiable penalty (a 0-d tensor).
+
+    Raises:
+        ValueError: for ``OrthogonalRegularizer``, which needs rank-2 weights
+            (a transposed convolution's kernel has rank 3 to 5, its bias 1).
+    """
+    if regularizer is None:
+        return None
+    if isinstance(regularizer, R.L1L2):
+        return lambda weight: _l1_l2(regularizer, weight)
+    if isinstance(regularizer, R.OrthogonalRegularizer):
+        raise ValueError(
+            "OrthogonalRegularizer penalizes rank-2 weights; the weights and outputs of a "
+            f"transposed convolution have other ranks. Received: regularizer={regularizer!r}"
+        )
+    return _checked(regularizer, "regularizer")
+
+
+def _rescale_norms(
+    weight: torch.Tensor, axis: Any, *, min_value: float, max_value: float, rate: float
+) -> torch.Tensor:
+    norms = weight.square().sum(dim=axis, keepdim=True).sqrt()
+    desired = rate * norms.clamp(min_value, max_value) + (1 - rate) * norms
+    return weight * desired / (_EPSILON + norms)
+
+
+def torch_constraint(constraint: Any) -> TensorFunction | None:
+    """A function from a weight tensor to its projection, a tensor of the same shape."""
+    if constraint is None:
+        return None
+    if isinstance(constraint, C.NonNeg):
+        return lambda weight: weight.clamp_min(0)
+    bounds = {
+        C.MaxNorm: lambda c: (0.0, c.max_value, 1.0),
+        C.MinMaxNorm: lambda c: (c.min_value, c.max_value, c.rate),
+        C.UnitNorm: lambda c: (1.0, 1.0, 1.0),
+    }.get(type(constraint))
+    if bounds is None:
+        return _checked(constraint, "constraint")
+    low, high, rate = bounds(constraint)
+    return lambda weight: _rescale_norms(
+        weight, constraint.axis, min_value=low, max_value=high, rate=rate
+    )
+
+
+def _checked(function: Callable[..., Any], argument: str) -> TensorFunction:
+    """A user's callable, with a clear error when it does not return a torch tensor."""
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        result = function(x)
+        if not isinstance(result, torch.Tensor):
+            raise TypeError(
+                f"Expected the {argument} of a convt.torch layer to take and return torch "
+                f"tensors (use a convt built-in by name, or a torch function). "
+                f"Received: {argument}={function!r} returning {type(result).__name__}"
+            )
+        return result
+
+    return call

@@ -1,0 +1,240 @@
+"""Keras's transposed convolution layers as ``torch.nn.Module``s.
+
+They take the Keras constructor (validated by the same code as the NumPy
+layers: :class:`convt.layers.conv_transpose_config.ConvTransposeConfig` and
+:class:`convt.layers.Layer`'s base arguments), keep their weights as
+``torch.nn.Parameter`` in Keras's layout (``kernel`` ``(*kernel_size, filters,
+in_channels)``, ``bias`` ``(filters,)``) and compute with
+:mod:`convt.backends.torch`, so values equal Keras's on every device.
+
+Building. Like torch's ``Lazy*`` modules, a layer creates its parameters from
+the first input it sees (as uninitialized parameters until then, which follow
+``.to(device, dtype)``); with ``input_shape=`` (or ``batch_input_shape=``) it
+builds at once. Create the optimizer, and wrap the model in
+``DistributedDataParallel``, after the first forward or an eager build.
+Initial values come from convt's initializers; an unseeded random initializer
+draws its seed from torch's generator, so ``torch.manual_seed`` makes them
+reproducible.
+
+Dtypes. Inputs are cast to the compute dtype, as Keras does: the parameters'
+dtype (so ``.double()`` computes in float64), or the policy's compute dtype
+for ``dtype="mixed_float16"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter
+
+from convt.backends import torch as torch_backend
+from convt.layers.conv_transpose import ConvTranspose as NumpyConvTranspose
+from convt.layers.conv_transpose_config import ConvTransposeConfig
+from convt.layers.layer import Layer
+from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
+
+_SIGNATURE = inspect.signature(NumpyConvTranspose.__init__)
+"""The constructor's arguments: those of the NumPy layer, read rather than restated."""
+
+
+class ParameterVariable:
+    """One parameter of a module seen through :class:`convt.Variable`'s interface.
+
+    It lets the torch layers share :class:`convt.layers.Layer`'s weight
+    methods (``get_weights``, ``set_weights``, ``losses``, ``apply_constraints``...).
+    The regularizer and the constraint are their torch counterparts.
+    """
+
+    def __init__(
+        self, module: torch.nn.Module, name: str, *, regularizer: Any, constraint: Any
+    ) -> None:
+        self._module = module
+        self.name = name
+        self.path = f"{module.name}/{name}"
+        self.trainable = True
+        self.regularizer = torch_regularizer(regularizer)
+        self.constraint = torch_constraint(constraint)
+
+    @property
+    def value(self) -> torch.nn.Parameter:
+        return getattr(self._module, self.name)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    def numpy(self) -> np.ndarray:
+        """A host copy (bfloat16 as float32, which NumPy lacks)."""
+        value = self.value.detach().cpu()
+        if value.dtype == torch.bfloat16:
+            value = value.float()
+        return value.numpy().copy()
+
+    def assign(self, value: Any) -> None:
+        """Copies ``value`` (array or tensor) into the parameter, outside autograd."""
+        with torch.no_grad():
+            self.value.copy_(torch.as_tensor(value))
+
+
+class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
+    """Abstract N-D transposed convolution module (N = 1, 2, 3), Keras's layer in torch.
+
+    Computes ``activation(conv_transpose(inputs, kernel) + bias)`` exactly as
+    :func:`convt.ops.conv_transpose` does, differentiably.
+
+    Args:
+        rank, filters, kernel_size, strides, padding, output_padding,
+        data_format, dilation_rate, activation, use_bias, kernel_initializer,
+        bias_initializer, kernel_regularizer, bias_regularizer,
+        activity_regularizer, kernel_constraint, bias_constraint, **kwargs:
+            as :class:`convt.layers.ConvTranspose`. Activations compute in
+            torch (convt's names, or any callable on tensors); ``losses`` are
+            differentiable 0-d tensors; constraints are applied by
+            :meth:`apply_constraints`, which
+            :func:`convt.torch.register_constraints` calls after each
+            optimizer step. ``trainable=False`` turns off ``requires_grad``.
+
+    Raises:
+        ValueError: for any invalid argument, with Keras's message.
+    """
+
+    cls_to_become = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        arguments = _SIGNATURE.bind(self, *args, **kwargs)
+        arguments.apply_defaults()
+        arguments = arguments.arguments
+        del arguments["self"]
+        activity_regularizer = arguments.pop("activity_regularizer")
+        kwargs = arguments.pop("kwargs")
+        self._configure(**arguments)
+        Layer.__init__(self, activity_regularizer=activity_regularizer, **kwargs)
+        self._activation = torch_activation(self.activation)
+        self._activity_penalty = torch_regularizer(self.activity_regularizer)
+        self.kernel = self._uninitialized()
+        self.bias = self._uninitialized() if self.use_bias else None
+        self.register_load_state_dict_post_hook(self._built_by_loading)
+        self._build_from_declared_input()
+
+    __init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
+
+    # convt.layers.Layer's contract, shared rather than restated.
+    dtype = Layer.dtype
+    compute_dtype = Layer.compute_dtype
+    weights = variables = Layer.weights
+    trainable_weights = trainable_variables = Layer.trainable_weights
+    non_trainable_weights = non_trainable_variables = Layer.non_trainable_weights
+    get_weights = Layer.get_weights
+    set_weights = Layer.set_weights
+    count_params = Layer.count_params
+    losses = Layer.losses
+    _weight_losses = Layer._weight_losses
+    apply_constraints = Layer.apply_constraints
+    from_config = Layer.__dict__["from_config"]
+    _build_and_set_initial_weights = Layer._build_and_set_initial_weights
+    _build_from_declared_input = Layer._build_from_declared_input
+
+    def _uninitialized(self) -> UninitializedParameter:
+        return UninitializedParameter(self.trainable, dtype=getattr(torch, self.dtype))
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the parameters are trained (their ``requires_grad``)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = value
+        for parameter in self.parameters(recurse=False):
+            parameter.requires_grad_(value)
+
+    def build(self, input_shape: Any) -> None:
+        """Materializes ``kernel`` and ``bias`` for inputs of ``input_shape``.
+
+        Raises:
+            ValueError: for a wrong rank or an unknown channel dimension.
+        """
+        kernel_shape = self._kernel_shape(tuple(input_shape))
+        initial = [self._initial_value(self.kernel_initializer, kernel_shape)]
+        if self.use_bias:
+            initial.append(self._initial_value(self.bias_initializer, (self.filters,)))
+        self._track_parameters()
+        with torch.no_grad():
+            for variable, value in zip(self._variables, initial):
+                if isinstance(variable.value, UninitializedParameter):
+                    variable.value.materialize(value.shape)
+                variable.assign(value)
+        self.built = True
+
+    def _track_parameters(self) -> None:
+        """Lists the parameters as variables, with their regularizers and constraints."""
+        self._variables = [ParameterVariable(
+            self, "kernel", regularizer=self.kernel_regularizer, constraint=self.kernel_constraint
+        )]
+        if self.use_bias:
+            self._variables.append(ParameterVariable(
+                self, "bias", regularizer=self.bias_regularizer, constraint=self.bias_constraint
+            ))
+
+    def _built_by_loading(self, *_: Any) -> None:
+        """``load_state_dict`` post-hook: parameters loaded into a lazy layer build it."""
+        if not self.built and not isinstance(self.kernel, UninitializedParameter):
+            self._track_parameters()
+            self.built = True
+
+    def _initial_value(self, initializer: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """The initializer's values; an unseeded random one is seeded from torch's generator."""
+        if getattr(initializer, "seed", 0) is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()))
+            initializer = type(initializer).from_config({**initializer.get_config(), "seed": seed})
+        return initializer(shape, dtype=self.dtype)
+
+    def initialize_parameters(self, inputs: torch.Tensor) -> None:
+        """The lazy-module hook: checks the first input and builds from its shape."""
+        if not self.built:
+            self._check_input_shape(inputs.shape)
+            self._build_and_set_initial_weights(tuple(inputs.shape))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``activation(conv_transpose(inputs, kernel) + bias)``, in the compute dtype."""
+        self._check_input_shape(inputs.shape)
+        dtype = self._work_dtype()
+        outputs = torch_backend.conv_transpose(
+            inputs.to(dtype), self.kernel.to(dtype), self._args
+        )
+        if self.bias is not None:
+            outputs = outputs + self._bias_for_broadcast(dtype)
+        outputs = self._activation(outputs)
+        if self._activity_penalty is not None:
+            self._call_losses = [self._activity_penalty(outputs) / max(outputs.shape[0], 1)]
+        return outputs
+
+    def _work_dtype(self) -> torch.dtype:
+        policy = self.dtype_policy
+        if policy.compute_dtype != policy.variable_dtype:
+            return getattr(torch, policy.compute_dtype)
+        return self.kernel.dtype
+
+    def _bias_for_broadcast(self, dtype: torch.dtype) -> torch.Tensor:
+        bias = self.bias.to(dtype)
+        if self.data_format == "channels_last":
+            return bias
+        return bias.reshape((self.filters,) + (1,) * self.rank)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras 3's config of this layer, in plain JSON values (as the NumPy layer's)."""
+        config = Layer.get_config(self)
+        config.update(self._conv_config())
+        return config
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
+            f"padding={self.padding!r}, data_format={self.data_format!r}, name={self.name!r}"
+        )
+

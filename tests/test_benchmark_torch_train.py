@@ -1,0 +1,44 @@
+"""The training benchmark runs every case at tiny size with its correctness check (no timing)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from benchmarks import torch_train  # noqa: E402
+
+
+def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
+    out = tmp_path / "records.json"
+    records = torch_train.main(["--tiny", "--repeat", "1", "--impl", "convt", "--impl", "torch",
+                                "--json", str(out)])
+    assert {r["case"] for r in records} == set(torch_train.CASES)
+    assert all(r["status"] == "ok" and r["seconds"] > 0 for r in records)
+    assert {r["mode"] for r in records} == {"train", "forward"}
+    saved = json.loads(out.read_text())
+    assert saved["machine"]["torch"] and len(saved["records"]) == len(records)
+    assert "vs torch" in capsys.readouterr().out
+
+
+def test_absent_frameworks_are_reported(monkeypatch):
+    def absent(*_):
+        raise ImportError("not installed")
+
+    monkeypatch.setitem(torch_train.BUILDERS, "jax", absent)
+    case = torch_train.CASES["conv_ae"].tiny()
+    records = torch_train.run_case(case, ["jax"], ["train"], 1, "float64")
+    assert records == [dict(case=case.name, impl="jax", mode="train", status="absent")]
+
+
+def test_a_wrong_gradient_is_caught():
+    case = torch_train.CASES["outpad"].tiny()
+    x, w = case.arrays(dtype="float64")
+    g = np.ones(case.output_shape)
+    reference = torch_train._torch(case, x, w, g)
+    wrong = torch_train._torch(case, x, w * 2, g)
+    with pytest.raises(AssertionError, match="differs"):
+        torch_train.check(reference, wrong, 1e-9)

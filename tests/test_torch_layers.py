@@ -1,0 +1,323 @@
+"""convt.torch: the Keras layers as torch modules, equal to the NumPy layers in every way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import convt  # noqa: E402
+import convt.torch as ct  # noqa: E402
+from convt import activations  # noqa: E402
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+LAYER_CASES = [
+    (1, dict(filters=3, kernel_size=4, strides=2, padding="same"), (2, 5, 2)),
+    (1, dict(filters=2, kernel_size=3, strides=3, output_padding=1), (1, 4, 3)),
+    (2, dict(filters=3, kernel_size=3, strides=2, padding="same",
+             data_format="channels_first"), (2, 2, 5, 4)),
+    (2, dict(filters=2, kernel_size=(2, 3), dilation_rate=2, activation="tanh"), (1, 4, 4, 3)),
+    (3, dict(filters=2, kernel_size=3, strides=(2, 1, 2), padding="same"), (1, 3, 2, 3, 2)),
+]
+NUMPY_LAYERS = {1: convt.Conv1DTranspose, 2: convt.Conv2DTranspose, 3: convt.Conv3DTranspose}
+TORCH_LAYERS = {1: ct.Conv1DTranspose, 2: ct.Conv2DTranspose, 3: ct.Conv3DTranspose}
+
+
+def _pair(rank, kwargs, shape, **extra):
+    """A NumPy layer and a torch layer with the same weights, built for ``shape``."""
+    x = np.random.default_rng(0).standard_normal(shape)
+    reference = NUMPY_LAYERS[rank](**kwargs, dtype="float64", **extra)
+    expected = reference(x)
+    layer = TORCH_LAYERS[rank](**kwargs, dtype="float64", **extra)
+    layer(torch.from_numpy(x))
+    layer.set_weights(reference.get_weights())
+    return reference, layer, x, expected
+
+
+@pytest.mark.parametrize("rank, kwargs, shape", LAYER_CASES)
+def test_values_config_and_weights_equal_the_numpy_layer(rank, kwargs, shape):
+    reference, layer, x, expected = _pair(rank, kwargs, shape)
+    got = layer(torch.from_numpy(x))
+    np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-12, atol=1e-12)
+    config, torch_config = reference.get_config(), layer.get_config()
+    assert {k: v for k, v in torch_config.items() if k != "name"} == {
+        k: v for k, v in config.items() if k != "name"}
+    assert layer.compute_output_shape(shape) == reference.compute_output_shape(shape)
+    assert layer.count_params() == reference.count_params()
+    assert [w.shape for w in layer.get_weights()] == [w.shape for w in reference.get_weights()]
+    clone = type(layer).from_config(torch_config | {"name": "clone"})
+    clone(torch.from_numpy(x))
+    clone.set_weights(layer.get_weights())
+    torch.testing.assert_close(clone(torch.from_numpy(x)), got)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(filters=0, kernel_size=3), "Received filters=0"),
+        (dict(filters=2, kernel_size=3, strides=2, output_padding=2), "strictly less"),
+        (dict(filters=2, kernel_size=3, strides=2, dilation_rate=2), "in conjunction"),
+        (dict(filters=2, kernel_size=3, padding="full"), "Received: padding='full'"),
+        (dict(filters=2, kernel_size=3, use_bias=1), "Received: use_bias=1"),
+        (dict(filters=2, kernel_size=3, trainable="yes"), "Received: trainable='yes'"),
+        (dict(filters=2, kernel_size=3, colour="red"), "Unrecognized keyword"),
+    ],
+)
+def test_validation_is_the_numpy_layers(kwargs, message):
+    for cls in (convt.Conv2DTranspose, ct.Conv2DTranspose):
+        with pytest.raises(ValueError, match=message):
+            cls(**kwargs)
+
+
+def test_positional_order_is_keras():
+    layer = ct.Conv3DTranspose(4, 3, 2, "same", "channels_first", 1)
+    assert (layer.data_format, layer.output_padding) == ("channels_first", (1, 1, 1))
+    layer = ct.Conv2DTranspose(4, 3, 2, "same", 1, "channels_first")
+    assert (layer.data_format, layer.output_padding) == ("channels_first", (1, 1))
+
+
+def test_lazy_build_then_eager_build():
+    layer = ct.Conv2DTranspose(4, 3)
+    assert not layer.built
+    assert isinstance(layer.kernel, torch.nn.parameter.UninitializedParameter)
+    layer(torch.zeros(1, 5, 5, 2))
+    assert layer.built and layer.kernel.shape == (3, 3, 4, 2) and layer.bias.shape == (4,)
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 2"):
+        layer(torch.zeros(1, 5, 5, 3))
+    eager = ct.Conv2DTranspose(4, 3, input_shape=(None, None, 2))
+    assert eager.built and [p.shape for p in eager.parameters()] == [(3, 3, 4, 2), (4,)]
+    with pytest.raises(ValueError, match="expected min_ndim=4, found ndim=3"):
+        eager(torch.zeros(1, 5, 2))
+
+
+def test_torch_manual_seed_makes_initial_weights_reproducible():
+    def weights():
+        torch.manual_seed(3)
+        return ct.Conv1DTranspose(2, 3, input_shape=(None, 2)).get_weights()[0]
+
+    np.testing.assert_array_equal(weights(), weights())
+    seeded = ct.Conv1DTranspose(2, 3, kernel_initializer={"class_name": "GlorotUniform",
+                                                           "config": {"seed": 7}},
+                                input_shape=(None, 2))
+    numpy_seeded = convt.Conv1DTranspose(2, 3, kernel_initializer={
+        "class_name": "GlorotUniform", "config": {"seed": 7}}, input_shape=(None, 2))
+    np.testing.assert_array_equal(seeded.get_weights()[0], numpy_seeded.get_weights()[0])
+
+
+def test_weights_move_between_numpy_and_torch_layers_and_state_dict_round_trips():
+    layer = ct.Conv2DTranspose(3, 2, 2, input_shape=(4, 4, 2))
+    numpy_layer = convt.Conv2DTranspose(3, 2, 2, input_shape=(4, 4, 2))
+    numpy_layer.set_weights(layer.get_weights())
+    x = np.random.default_rng(1).standard_normal((1, 4, 4, 2)).astype("float32")
+    np.testing.assert_allclose(layer(torch.from_numpy(x)).detach().numpy(), numpy_layer(x),
+                               rtol=1e-5, atol=1e-6)
+    lazy = ct.Conv2DTranspose(3, 2, 2)
+    lazy.load_state_dict(layer.state_dict())
+    assert lazy.kernel.shape == (2, 2, 3, 2)
+    torch.testing.assert_close(lazy(torch.from_numpy(x)), layer(torch.from_numpy(x)))
+    with pytest.raises(ValueError, match="weight shape"):
+        layer.set_weights([np.zeros((1, 1, 3, 2)), np.zeros(3)])
+
+
+def test_losses_are_differentiable_tensors():
+    layer = ct.Conv1DTranspose(
+        2, 3, kernel_regularizer={"class_name": "L2", "config": {"l2": 0.5}},
+        bias_regularizer="l1", activity_regularizer={"class_name": "L1", "config": {"l1": 0.1}},
+        bias_initializer="ones", dtype="float64",
+    )
+    out = layer(torch.ones(2, 4, 1, dtype=torch.float64))
+    activity, kernel_penalty, bias_penalty = layer.losses
+    kernel = layer.kernel.detach()
+    torch.testing.assert_close(kernel_penalty, 0.5 * kernel.square().sum())
+    torch.testing.assert_close(bias_penalty, torch.tensor(0.02, dtype=torch.float64))
+    torch.testing.assert_close(activity, 0.1 * out.detach().abs().sum() / 2)
+    sum(layer.losses).backward()
+    torch.testing.assert_close(layer.kernel.grad[..., 0].sum(0).abs() > 0,
+                               torch.ones(2, dtype=torch.bool))
+    numpy_layer = convt.Conv1DTranspose(2, 3, kernel_regularizer={
+        "class_name": "L2", "config": {"l2": 0.5}}, dtype="float64", input_shape=(4, 1))
+    numpy_layer.set_weights([kernel.numpy(), np.ones(2)])
+    assert float(numpy_layer.losses[0]) == pytest.approx(kernel_penalty.detach().item())
+
+
+@pytest.mark.parametrize("constraint", ["non_neg", "max_norm", "unit_norm",
+                                        {"class_name": "MinMaxNorm",
+                                         "config": {"min_value": 0.5, "max_value": 0.8,
+                                                    "rate": 0.5, "axis": [0, 1]}}])
+def test_constraints_after_each_optimizer_step(constraint):
+    def trained(register):
+        torch.manual_seed(0)
+        layer = ct.Conv1DTranspose(3, 3, 2, kernel_constraint=constraint,
+                                   bias_constraint="non_neg", input_shape=(None, 2))
+        model = torch.nn.Sequential(layer, torch.nn.ReLU())
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        if register:
+            ct.register_constraints(optimizer, model)
+        model(torch.randn(4, 5, 2)).square().mean().backward()
+        optimizer.step()
+        return layer.get_weights()
+
+    (kernel, bias), (free_kernel, free_bias) = trained(True), trained(False)
+    projection = convt.constraints.get(constraint)
+    np.testing.assert_allclose(kernel, projection(free_kernel), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(bias, np.maximum(free_bias, 0))
+
+
+@pytest.mark.parametrize("name", sorted(set(activations._REGISTRY.names) - {"glu"}))
+def test_every_activation_computes_in_torch_as_in_numpy(name):
+    x = np.linspace(-4, 4, 41).reshape(1, 41, 1)
+    layer = ct.Conv1DTranspose(1, 1, activation=name, kernel_initializer="ones", dtype="float64")
+    got = layer(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, activations.get(name)(x), rtol=1e-12, atol=1e-12)
+
+
+def test_glu_halves_the_channels_and_foreign_activations():
+    layer = ct.Conv1DTranspose(4, 1, activation="glu")
+    assert layer(torch.ones(1, 3, 2)).shape == (1, 3, 2)
+    layer = ct.Conv1DTranspose(2, 1, activation=torch.nn.functional.softplus)
+    assert layer(torch.ones(1, 3, 2)).shape == (1, 3, 2)
+    with pytest.raises(ValueError, match="computes on torch tensors"):
+        ct.Conv1DTranspose(2, 1, activation=np.tanh)
+    layer = ct.Conv1DTranspose(2, 1, activation=lambda x: 1.0)
+    with pytest.raises(TypeError, match="take and return torch tensors"):
+        layer(torch.ones(1, 3, 2))
+
+
+def test_trainable_false_freezes_parameters():
+    layer = ct.Conv1DTranspose(2, 3, trainable=False, input_shape=(None, 1))
+    assert not any(p.requires_grad for p in layer.parameters())
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
+    layer.trainable = True
+    assert all(p.requires_grad for p in layer.parameters())
+
+
+def test_dtypes_follow_to_and_the_policy():
+    layer = ct.Conv2DTranspose(2, 3, input_shape=(None, None, 1))
+    layer.to(torch.float64)
+    assert layer(torch.ones(1, 3, 3, 1)).dtype == torch.float64
+    lazy = ct.Conv2DTranspose(2, 3).to(torch.float64)
+    lazy(torch.ones(1, 3, 3, 1))
+    assert lazy.kernel.dtype == torch.float64
+    mixed = ct.Conv2DTranspose(2, 3, dtype="mixed_float16")
+    out = mixed(torch.ones(1, 3, 3, 1))
+    assert (mixed.kernel.dtype, out.dtype) == (torch.float32, torch.float16)
+    bf16 = ct.Conv2DTranspose(2, 3, input_shape=(None, None, 1)).to(torch.bfloat16)
+    assert bf16(torch.ones(1, 3, 3, 1)).dtype == torch.bfloat16
+    assert bf16.get_weights()[0].dtype == np.float32
+
+
+def test_modules_compose_and_train():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 2 * 2 * 8), torch.nn.Unflatten(1, (2, 2, 8)),
+        ct.Conv2DTranspose(4, 3, 2, "same", activation="relu"),
+        ct.Conv2DTranspose(1, 4, 2, "same"),
+    )
+    model(torch.zeros(1, 4))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, target = torch.randn(8, 4), torch.randn(8, 8, 8, 1)
+    first = None
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = (model(x) - target).square().mean()
+        loss.backward()
+        optimizer.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < first
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_torch_compile():
+    torch.manual_seed(0)
+    layer = ct.Conv2DTranspose(3, 3, 2, "same", activation="relu", input_shape=(None, None, 2))
+    x = torch.randn(2, 5, 4, 2, requires_grad=True)
+    compiled = torch.compile(layer)
+    torch.testing.assert_close(compiled(x), layer(x))
+    compiled(x).sum().backward()
+    assert x.grad is not None and layer.kernel.grad is not None
+
+
+def test_converters_round_trip_exactly():
+    module = torch.nn.ConvTranspose2d(3, 5, (4, 3), stride=(2, 1), padding=(1, 1),
+                                      dilation=1, bias=True).double()
+    layer = ct.from_torch(module)
+    assert (layer.padding, layer.output_padding) == ("same", None)
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), module(x))
+    back = ct.to_torch(layer)
+    assert (back.padding, back.output_padding) == (module.padding, module.output_padding)
+    torch.testing.assert_close(back(x), module(x))
+    valid = torch.nn.ConvTranspose1d(2, 3, 3, stride=2, output_padding=1, bias=False)
+    layer = ct.from_torch(valid)
+    assert (layer.padding, layer.output_padding, layer.use_bias) == ("valid", (1,), False)
+    x1 = torch.randn(1, 2, 6)
+    torch.testing.assert_close(layer(x1), valid(x1))
+    numpy_layer = convt.Conv1DTranspose(3, 3, 2, "valid", 1, "channels_first", use_bias=False,
+                                        input_shape=(2, None))
+    numpy_layer.set_weights(layer.get_weights())
+    torch.testing.assert_close(ct.to_torch(numpy_layer)(x1), valid(x1))
+
+
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (torch.nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1),
+         "No Keras padding"),
+        (torch.nn.ConvTranspose2d(2, 2, 3, groups=2), "Received: groups=2"),
+        (torch.nn.ConvTranspose1d(2, 2, 3, padding_mode="zeros", padding=5), "No Keras padding"),
+        (torch.nn.ConvTranspose1d(2, 2, 3, stride=2, dilation=2), "in conjunction"),
+        (torch.nn.Conv1d(2, 2, 3), "Expected a torch.nn.ConvTranspose1d"),
+    ],
+)
+def test_from_torch_refuses_what_keras_cannot_express(module, message):
+    with pytest.raises(ValueError, match=message):
+        ct.from_torch(module)
+
+
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (ct.Conv1DTranspose(2, 3, 2, "same", data_format="channels_first",
+                            input_shape=(1, None)), "cannot express"),
+        (ct.Conv1DTranspose(2, 3, input_shape=(None, 1)), "channels_first"),
+        (ct.Conv1DTranspose(2, 3, data_format="channels_first", activation="relu",
+                            input_shape=(1, None)), "no activation"),
+        (ct.Conv1DTranspose(2, 3), "built=False"),
+    ],
+)
+def test_to_torch_refuses_what_torch_cannot_express(layer, message):
+    with pytest.raises(ValueError, match=message):
+        ct.to_torch(layer)
+
+
+def test_missing_torch_names_the_install_command():
+    code = "import sys; sys.modules['torch'] = None; import convt; import convt.torch"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0 and "pip install torch" in done.stderr
+
+
+@CUDA
+def test_layers_run_on_cuda():
+    layer = ct.Conv2DTranspose(3, 3, 2, "same").cuda()
+    x = torch.randn(2, 5, 5, 4, device="cuda")
+    out = layer(x)
+    assert out.device.type == "cuda" and layer.kernel.device.type == "cuda"
+    cpu = ct.Conv2DTranspose(3, 3, 2, "same", input_shape=(None, None, 4))
+    cpu.set_weights(layer.get_weights())
+    torch.testing.assert_close(out.cpu(), cpu(x.cpu()), rtol=1e-4, atol=1e-4)
+    out.sum().backward()
+    assert layer.kernel.grad.device.type == "cuda"
+
+
+def test_regularizers_beyond_the_built_ins():
+    layer = ct.Conv1DTranspose(2, 3, kernel_regularizer=lambda w: w.sum(), input_shape=(None, 1))
+    torch.testing.assert_close(layer.losses[0], layer.kernel.sum())
+    with pytest.raises(ValueError, match="rank-2 weights"):
+        ct.Conv1DTranspose(2, 3, kernel_regularizer="orthogonal_regularizer",
+                           input_shape=(None, 1))

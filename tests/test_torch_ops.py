@@ -1,0 +1,163 @@
+"""The op on torch tensors: the NumPy path's values, autograd, dtypes and devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from convt import ops  # noqa: E402
+from tests.reference import conv_transpose_loops  # noqa: E402
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+# (spatial, kernel, strides, padding, output_padding, dilation): every way the
+# Keras window can sit in the scatter, asymmetric "same" and zero tails included.
+GRID = [
+    ((7,), 3, 2, "same", None, 1),
+    ((6,), 4, 2, "same", None, 1),
+    ((5,), 2, 3, "same", None, 1),
+    ((5,), 5, 1, "same", None, 1),
+    ((5,), 3, 1, "same", None, 2),
+    ((5,), 4, 3, "valid", None, 1),
+    ((4,), 2, 5, "valid", None, 1),
+    ((4,), 3, 2, "valid", 1, 1),
+    ((4,), 3, 3, "valid", 7, 1),
+    ((4,), 3, 2, "same", 1, 1),
+    ((4,), 4, 3, "same", 0, 1),
+    ((4,), 2, 2, "same", 5, 1),
+    ((5,), 3, 2, "valid", None, 2),
+    ((5,), 3, 2, "same", 1, 2),
+    ((5, 4), (3, 2), (2, 1), "same", None, 1),
+    ((3, 5), (4, 3), (3, 2), "valid", (1, 0), 1),
+    ((4, 4), 3, 1, "same", None, (2, 1)),
+    ((3, 4, 2), (3, 2, 2), (2, 2, 1), "same", None, 1),
+    ((2, 3, 3), 2, 2, "valid", (1, 0, 1), 1),
+    ((3, 2, 2), 3, 1, "valid", None, (1, 2, 1)),
+]
+FORMATS = ["channels_last", "channels_first"]
+
+
+def _arrays(spatial, kernel_size, data_format, *, seed=0, channels=3, filters=2):
+    rng = np.random.default_rng(seed)
+    rank = len(spatial)
+    kernel_size = (kernel_size,) * rank if isinstance(kernel_size, int) else kernel_size
+    shape = (2, *spatial, channels) if data_format == "channels_last" else (2, channels, *spatial)
+    return rng.standard_normal(shape), rng.standard_normal((*kernel_size, filters, channels))
+
+
+def _kwargs(case, data_format):
+    _, _, strides, padding, output_padding, dilation = case
+    return dict(strides=strides, padding=padding, output_padding=output_padding,
+                data_format=data_format, dilation_rate=dilation)
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", GRID, ids=str)
+def test_torch_matches_numpy_and_loops(case, data_format):
+    x, w = _arrays(case[0], case[1], data_format)
+    kwargs = _kwargs(case, data_format)
+    expected = ops.conv_transpose(x, w, **kwargs)
+    got = ops.conv_transpose(torch.from_numpy(x), torch.from_numpy(w), **kwargs)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.numpy(), conv_transpose_loops(x, w, **kwargs), atol=1e-10)
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", GRID, ids=str)
+def test_gradcheck(case, data_format):
+    x, w = _arrays(case[0], case[1], data_format, channels=2, filters=2)
+    x = torch.tensor(x[:1], requires_grad=True)
+    w = torch.tensor(w, requires_grad=True)
+    kwargs = _kwargs(case, data_format)
+    assert torch.autograd.gradcheck(lambda a, b: ops.conv_transpose(a, b, **kwargs), (x, w))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rank=st.integers(1, 3),
+    data=st.data(),
+)
+def test_torch_matches_numpy_hypothesis(rank, data):
+    ints = lambda lo, hi: st.tuples(*[st.integers(lo, hi)] * rank)  # noqa: E731
+    spatial = data.draw(ints(0, 5), label="spatial")
+    kernel = data.draw(ints(1, 4), label="kernel")
+    strides = data.draw(ints(1, 4), label="strides")
+    dilation = data.draw(ints(1, 3), label="dilation")
+    padding = data.draw(st.sampled_from(["valid", "same"]), label="padding")
+    output_padding = data.draw(st.none() | ints(0, 4), label="output_padding")
+    data_format = data.draw(st.sampled_from(FORMATS), label="data_format")
+    x, w = _arrays(spatial, kernel, data_format, seed=data.draw(st.integers(0, 99)))
+    kwargs = dict(strides=strides, padding=padding, output_padding=output_padding,
+                  data_format=data_format, dilation_rate=dilation)
+    expected = ops.conv_transpose(x, w, **kwargs)
+    got = ops.conv_transpose(torch.from_numpy(x), torch.from_numpy(w), **kwargs)
+    assert tuple(got.shape) == expected.shape
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_keeps_its_dtype_and_rounds_once(dtype):
+    x, w = _arrays((5, 4), 3, "channels_last")
+    tx = torch.from_numpy(x).to(getattr(torch, dtype))
+    tw = torch.from_numpy(w).to(getattr(torch, dtype))
+    got = ops.conv_transpose(tx, tw, strides=2, padding="same")
+    assert got.dtype == tx.dtype
+    exact = ops.conv_transpose(tx.double(), tw.double(), strides=2, padding="same")
+    ulp = torch.finfo(tx.dtype).eps
+    np.testing.assert_allclose(got.double().numpy(), exact.numpy(), rtol=ulp, atol=ulp)
+
+
+def test_mixed_numpy_and_torch_and_integer_inputs():
+    x, w = _arrays((4,), 3, "channels_last")
+    expected = ops.conv_transpose(x, w, strides=2)
+    got = ops.conv_transpose(x, torch.from_numpy(w), strides=2)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+    got = ops.conv_transpose(torch.ones(1, 3, 1, dtype=torch.int64), np.ones((3, 1, 1), "int32"))
+    assert got.dtype == torch.float32
+
+
+def test_errors_are_the_numpy_paths():
+    with pytest.raises(ValueError, match="Received: padding='full'"):
+        ops.conv_transpose(torch.ones(1, 3, 1), torch.ones(3, 1, 1), padding="full")
+    with pytest.raises(TypeError, match="real-valued"):
+        ops.conv_transpose(torch.ones(1, 3, 1, dtype=torch.complex64), torch.ones(3, 1, 1))
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 3), (2, 0, 3)])
+def test_empty_inputs(shape):
+    out = ops.conv_transpose(torch.ones(shape), torch.ones(3, 2, 3), strides=2)
+    expected = ops.conv_transpose(np.ones(shape), np.ones((3, 2, 3)), strides=2)
+    assert tuple(out.shape) == expected.shape
+
+
+def test_import_convt_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy, convt; "
+            "convt.ops.conv_transpose(numpy.ones((1, 3, 1)), numpy.ones((3, 1, 1))); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+@CUDA
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("case", GRID[:: 3], ids=str)
+def test_cuda_matches_cpu(case, dtype):
+    x, w = _arrays(case[0], case[1], "channels_last")
+    kwargs = _kwargs(case, "channels_last")
+    tx, tw = torch.from_numpy(x).float(), torch.from_numpy(w).float()
+    expected = ops.conv_transpose(tx, tw, **kwargs)
+    low = getattr(torch, dtype)
+    got = ops.conv_transpose(tx.cuda().to(low), tw.cuda().to(low), **kwargs)
+    assert got.device.type == "cuda" and got.dtype == low
+    tolerance = 1e-4 if dtype == "float32" else 5e-2
+    np.testing.assert_allclose(got.float().cpu().numpy(), expected.numpy(),
+                               atol=tolerance, rtol=tolerance)

@@ -111,3 +111,20 @@ def test_choose_algorithm_rule(channels, filters, kernel, strides, expected):
                                   strides=strides, padding="same")
     plans = args.axis_plans((4, 4))
     assert numpy_backend.choose_algorithm(plans, channels, filters) == expected
+
+
+@pytest.mark.parametrize("name", sorted(GEOMETRIES))
+def test_correlation_padding_restates_keras_padding(name):
+    """The padded-correlation view of each axis gives the reference's lengths and crops."""
+    spatial, kernel, strides, padding, output_padding, dilation = GEOMETRIES[name]
+    args, _ = plan_conv_transpose((1, *spatial, 1), (*kernel, 1, 1), strides=strides,
+                                  padding=padding, output_padding=output_padding,
+                                  dilation_rate=dilation)
+    for axis, plan in enumerate(args.axis_plans(spatial)):
+        left, right = plan.correlation_padding
+        op = None if output_padding is None else output_padding[axis]
+        k, s, d = kernel[axis], strides[axis], dilation[axis]
+        effective = (k - 1) * d + 1
+        assert (spatial[axis] - 1) * s + 1 + left + right - effective + 1 == reference.keras_length(
+            spatial[axis], k, s, padding, op, d)
+        assert effective - 1 - left == reference.keras_crop_left(k, s, padding, op, d)

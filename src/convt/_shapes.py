@@ -142,6 +142,18 @@ class AxisPlan:
         """Elements cut from the right end; negative means zeros appended."""
         return self.full_length - self.crop_left - self.output_length
 
+    @property
+    def correlation_padding(self) -> tuple[int, int]:
+        """(left, right) zero padding of the stride-dilated input for the same window.
+
+        The output equals a stride-1 correlation of the input dilated by
+        ``stride`` (``(i - 1) * stride + 1`` long), padded by these amounts,
+        with the flipped kernel; the right amount may be negative.
+        """
+        left = self.effective_kernel - 1 - self.crop_left
+        right = self.output_length + self.effective_kernel - 2 - (self.input_length - 1) * self.stride - left
+        return left, right
+
     def phase_length(self, phase: int) -> int:
         """How many output indices ``o`` have ``o % stride == phase``."""
         return max(0, -(-(self.output_length - phase) // self.stride))

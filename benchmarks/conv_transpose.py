@@ -3,8 +3,9 @@
 Run ``python -m benchmarks.conv_transpose --help``. Per case, each
 implementation is built, warmed up, checked against convt's float64 result
 (convt itself against the direct loops of ``tests/reference.py`` when the case
-is small enough), then timed in interleaved rounds: one sample of every
-implementation per round, so noise from a shared machine hits all of them alike.
+is small enough), then timed in interleaved rounds (one sample of each implementation per round,
+so a noisy moment on a shared machine hits all of them alike), each sample
+after a pause that lets the previous implementation's thread pool go idle.
 The same run measures the machine's float32 GEMM rate and convt's peak extra
 memory (``tracemalloc``, to which NumPy reports its allocations).
 
@@ -49,6 +50,9 @@ DIRECT_CHECK_LIMIT = 50_000
 
 SAMPLE_SECONDS = 0.005
 """Calls are repeated inside one sample until it lasts about this long."""
+
+SETTLE_SECONDS = 0.2
+"""Pause before each sample (see :func:`_sample`)."""
 
 
 @dataclass
@@ -161,13 +165,10 @@ def time_case(case: Case, impls: Sequence[str], repeat: int, gemm: float) -> Cas
         timings[name] = Timing(name, status)
         if status == "ok":
             runners[name] = runner
-    inner = {name: _calls_per_sample(runner) for name, runner in runners.items()}
+    calls = {name: _calls_per_sample(runner) for name, runner in runners.items()}
     for _ in range(repeat):
         for name, runner in runners.items():
-            start = time.perf_counter()
-            for _ in range(inner[name]):
-                runner.call()
-            timings[name].samples_ms.append((time.perf_counter() - start) / inner[name] * 1e3)
+            timings[name].samples_ms.append(_sample(runner, calls[name]))
     for timing in timings.values():
         _summarize(timing, case.useful_flops, gemm)
     convt = timings.get("convt")
@@ -196,10 +197,26 @@ def _verify(runner: peers.Runner, expected: np.ndarray) -> str:
 
 
 def _calls_per_sample(runner: peers.Runner) -> int:
+    """How many calls make one sample last about SAMPLE_SECONDS."""
     start = time.perf_counter()
     runner.call()
     once = time.perf_counter() - start
     return max(1, min(1000, int(SAMPLE_SECONDS / max(once, 1e-7))))
+
+
+def _sample(runner: peers.Runner, calls: int) -> float:
+    """One timing in ms: the mean of ``calls`` calls, after a pause and an untimed call.
+
+    The pause lets the previous implementation's worker threads stop spinning:
+    on two cores, an idle OpenMP or BLAS pool still busy-waiting would steal a
+    core from the one being timed. The untimed call wakes this one's pool.
+    """
+    time.sleep(SETTLE_SECONDS)
+    runner.call()
+    start = time.perf_counter()
+    for _ in range(calls):
+        runner.call()
+    return (time.perf_counter() - start) / calls * 1e3
 
 
 def _summarize(timing: Timing, flops: int, gemm: float) -> None:

@@ -96,21 +96,23 @@ def test_float32_keeps_float32(algorithm):
 
 
 @pytest.mark.parametrize(
-    "channels,filters,kernel,strides,expected",
+    "batch,channels,filters,kernel,strides,expected",
     [
-        (8, 8, (3, 3), (2, 2), "phases"),
-        (8, 4, (3, 3), (1, 1), "scatter"),
-        (8, 5, (3, 3), (1, 1), "phases"),
-        (64, 1, (5, 5), (2, 2), "scatter"),
-        (8, 8, (2, 2), (2, 2), "scatter"),
-        (8, 8, (2, 2), (2, 1), "phases"),
+        (64, 64, 64, (3, 3), (2, 2), "phases"),
+        (64, 64, 32, (3, 3), (1, 1), "scatter"),
+        (64, 64, 33, (3, 3), (1, 1), "phases"),
+        (64, 64, 1, (5, 5), (2, 2), "scatter"),
+        (64, 64, 64, (2, 2), (2, 2), "scatter"),
+        (64, 64, 64, (2, 2), (2, 1), "phases"),
+        (1, 16, 16, (3, 3), (2, 2), "scatter"),
     ],
 )
-def test_choose_algorithm_rule(channels, filters, kernel, strides, expected):
-    args, _ = plan_conv_transpose((1, 4, 4, channels), (*kernel, filters, channels),
+def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected):
+    """Tiling, a channel ratio of 2 and a small call pick overlap-add; the rest phases."""
+    args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
                                   strides=strides, padding="same")
-    plans = args.axis_plans((4, 4))
-    assert numpy_backend.choose_algorithm(plans, channels, filters) == expected
+    plans = args.axis_plans((32, 32))
+    assert numpy_backend.choose_algorithm(plans, channels, filters, batch) == expected
 
 
 @pytest.mark.parametrize("name", sorted(GEOMETRIES))

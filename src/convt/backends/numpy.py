@@ -23,6 +23,7 @@ taps tile the output, so the columns are only re-laid out (depth-to-space).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Callable, Iterator
@@ -40,6 +41,14 @@ reads them (measured: 1-4 MiB chunks beat 32 MiB ones by up to 1.5x).
 
 SCATTER_CHANNEL_RATIO = 2
 """Overlap-add is chosen when ``in_channels >= SCATTER_CHANNEL_RATIO * filters``."""
+
+SCATTER_MAX_SMALL_MACS = 2**24
+"""Overlap-add is chosen for calls of at most this many multiply-adds.
+
+It makes a handful of NumPy calls where phases make several per phase and
+tap, and on small problems those calls are the cost (tiny cases: 20-110 us
+against 65-320 us).
+"""
 
 
 def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.dtype]:
@@ -89,21 +98,28 @@ def conv_transpose(
     filters = kernel.shape[-2]
     out = np.zeros((x.shape[0], *(p.output_length for p in plans), filters), dtype=work_dtype)
     if out.size and x.size:
-        chosen = algorithm or choose_algorithm(plans, x.shape[-1], filters)
+        chosen = algorithm or choose_algorithm(plans, x.shape[-1], filters, x.shape[0])
         ALGORITHMS[chosen](x, kernel, plans, out)
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
 
 
-def choose_algorithm(plans: tuple[AxisPlan, ...], channels: int, filters: int) -> str:
+def choose_algorithm(
+    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int = 1
+) -> str:
     """The faster algorithm for this geometry (the rule of docs/architecture.md).
 
-    Overlap-add when the taps tile the output (``kernel == stride``) or when
-    the outputs have far fewer channels than the inputs; sub-pixel phases
-    otherwise.
+    Overlap-add when the taps tile the output (``kernel == stride``), when
+    the outputs have at most half the inputs' channels, or when the call is
+    small; sub-pixel phases otherwise.
     """
-    if _taps_tile_output(plans) or channels >= SCATTER_CHANNEL_RATIO * filters:
+    macs = batch * channels * filters * math.prod(p.input_length * p.kernel_size for p in plans)
+    if (
+        _taps_tile_output(plans)
+        or channels >= SCATTER_CHANNEL_RATIO * filters
+        or macs <= SCATTER_MAX_SMALL_MACS
+    ):
         return "scatter"
     return "phases"
 
@@ -135,17 +151,30 @@ def _chunks(batch: int, rows: int, row_bytes: int) -> Iterator[tuple[slice, slic
 def _phases(x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray) -> None:
     """Sub-pixel algorithm: one gather and one GEMM per phase and chunk."""
     filters = out.shape[-1]
-    for phase in itertools.product(*(range(p.stride) for p in plans)):
-        taps = [plan.phase_taps(r) for plan, r in zip(plans, phase)]
-        lengths = [plan.phase_length(r) for plan, r in zip(plans, phase)]
-        if not all(taps) or not all(lengths):
-            continue
+    for phase, taps, lengths in _phase_geometry(plans):
         weights = _phase_weights(kernel, taps)
         target = out[(slice(None), *(slice(r, None, p.stride) for r, p in zip(phase, plans)))]
         row_bytes = math.prod(lengths[1:]) * (weights.shape[0] + filters) * x.itemsize
         for batches, rows in _chunks(x.shape[0], lengths[0], row_bytes):
             columns = _gather(x[batches], rows, lengths, taps)
             _matmul_into(columns.reshape(-1, weights.shape[0]), weights, target[batches, rows])
+
+
+@functools.lru_cache(maxsize=256)
+def _phase_geometry(
+    plans: tuple[AxisPlan, ...],
+) -> tuple[tuple[tuple[int, ...], list[tuple[tuple[int, int], ...]], list[int]], ...]:
+    """(phase, taps per axis, lengths per axis) of every phase that receives a tap.
+
+    Cached: repeated calls on one geometry (a layer in a loop) skip this arithmetic.
+    """
+    geometry = []
+    for phase in itertools.product(*(range(p.stride) for p in plans)):
+        taps = [plan.phase_taps(r) for plan, r in zip(plans, phase)]
+        lengths = [plan.phase_length(r) for plan, r in zip(plans, phase)]
+        if all(taps) and all(lengths):
+            geometry.append((phase, taps, lengths))
+    return tuple(geometry)
 
 
 def _phase_weights(kernel: np.ndarray, taps: list[tuple[tuple[int, int], ...]]) -> np.ndarray:
@@ -173,18 +202,20 @@ def _gather(
         for axis, ((_, offset), start, count) in enumerate(zip(combination, starts, counts)):
             first = min(max(start, -offset), start + count)
             stop = max(min(start + count, x.shape[1 + axis] - offset), first)
-            _zero_outside(column, axis, first - start, stop - start)
+            _zero_outside(column, axis, first - start, stop - start, count)
             sources.append((slice(first - start, stop - start), slice(first + offset, stop + offset)))
         destination, source = zip(*sources)
         column[(slice(None), *destination)] = x[(slice(None), *source)]
     return columns
 
 
-def _zero_outside(column: np.ndarray, axis: int, first: int, stop: int) -> None:
+def _zero_outside(column: np.ndarray, axis: int, first: int, stop: int, count: int) -> None:
     """Zeros the elements of ``column`` before ``first`` and from ``stop`` on along ``axis``."""
     before = (slice(None),) * (axis + 1)
-    column[(*before, slice(0, first))] = 0
-    column[(*before, slice(stop, None))] = 0
+    if first > 0:
+        column[(*before, slice(0, first))] = 0
+    if stop < count:
+        column[(*before, slice(stop, None))] = 0
 
 
 def _matmul_into(columns: np.ndarray, weights: np.ndarray, target: np.ndarray) -> None:

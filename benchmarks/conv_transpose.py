@@ -36,7 +36,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
+from dataclasses import asdict, dataclass, field, replace  # noqa: E402
 from typing import Any, Callable, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -50,6 +50,14 @@ DIRECT_CHECK_LIMIT = 50_000
 
 SAMPLE_SECONDS = 0.005
 """Calls are repeated inside one sample until it lasts about this long."""
+
+MEMORY_SLACK_MIB = 64
+"""Target: convt's peak extra memory stays below the output size plus this."""
+
+MEMORY_CASES = ("unet_same", "big_2d")
+"""Cases (one per algorithm) whose memory is also measured at 1x, 4x and 16x batch."""
+
+MEMORY_BATCH_FACTORS = (1, 4, 16)
 
 SETTLE_SECONDS = 0.2
 """Pause before each sample (see :func:`_sample`)."""
@@ -128,6 +136,24 @@ def peak_extra_mib(run: Callable[[], Any]) -> float:
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
+
+
+def memory_by_batch(case: Case, factors: Sequence[int] = MEMORY_BATCH_FACTORS) -> list[dict]:
+    """convt's peak extra memory on the case at growing batch sizes.
+
+    Chunking should keep ``peak - output`` flat however large the batch.
+    """
+    rows = []
+    for factor in factors:
+        batch = case.input_shape[0] * factor
+        scaled = replace(case, input_shape=(batch, *case.input_shape[1:]))
+        x, w = scaled.arrays()
+        peak = peak_extra_mib(lambda: ops.conv_transpose(x, w, **scaled.op_kwargs))
+        output = math.prod(scaled.output_shape) * 4 / 2**20
+        rows.append({"case": case.name, "batch": batch, "output_mib": output,
+                     "peak_extra_mib": peak, "within_target": peak <= output + MEMORY_SLACK_MIB})
+        del x, w
+    return rows
 
 
 def check_convt(case: Case, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -253,6 +279,9 @@ def summary(results: list[CaseResult]) -> dict[str, Any]:
     """Geometric mean of (fastest peer / convt) and the cases where convt is not fastest."""
     ratios = [r.ratio() for r in results if r.ratio() is not None]
     return {
+        "memory_within_target": all(
+            r.peak_extra_mib <= r.output_mib + MEMORY_SLACK_MIB
+            for r in results if r.peak_extra_mib is not None),
         "geomean_speedup": math.exp(-statistics.fmean(map(math.log, ratios))) if ratios else None,
         "cases_convt_not_fastest": [r.case for r in results if (r.ratio() or 0) > 1.0],
         "cases_verified": sum(r.verified for r in results),
@@ -272,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = time_case(case, impls, options.repeat, gemm)
         results.append(result)
         print(_progress_line(result), flush=True)
+    memory = [row for name in MEMORY_CASES
+              for row in memory_by_batch(CASES[name].tiny() if options.tiny else CASES[name])]
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m benchmarks.conv_transpose " + " ".join(argv or sys.argv[1:]),
@@ -282,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "keras_backend": peers.keras_backend_name() if "keras" in impls else None,
         "summary": summary(results),
         "results": [asdict(r) for r in results],
+        "memory_by_batch": memory,
     }
     print(json.dumps(report["summary"]))
     if options.json:

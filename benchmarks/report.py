@@ -82,6 +82,14 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         f"{'-' if geomean is None else f'{geomean:.2f}'}. Cases where convt is not the fastest: "
         f"{', '.join(summary['cases_convt_not_fastest']) or 'none'}.",
         "",
+        "## Memory as the batch grows",
+        "",
+        "| case | batch | output MiB | convt peak extra MiB | below output + 64 MiB |",
+        "|---|---|---|---|---|",
+        *(f"| {row['case']} | {row['batch']} | {row['output_mib']:.1f} | "
+          f"{row['peak_extra_mib']:.1f} | {'yes' if row['within_target'] else '**no**'} |"
+          for row in report["memory_by_batch"]),
+        "",
         "Peak extra memory is tracemalloc's peak during one convt call (NumPy reports its "
         "allocations to tracemalloc), the returned output included. Peers receive inputs "
         "already in their own layout (NCHW for torch and ONNX Runtime); that conversion is "

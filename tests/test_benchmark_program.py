@@ -24,6 +24,8 @@ def test_tiny_run_verifies_every_case(tmp_path):
     report = json.loads(report_path.read_text())
     assert report["summary"]["cases_verified"] == len(CASES) == 15
     assert [r["case"] for r in report["results"]] == list(CASES)
+    assert report["summary"]["memory_within_target"]
+    assert len(report["memory_by_batch"]) == 6
     for result in report["results"]:
         assert result["verified"]
         assert result["peak_extra_mib"] is not None

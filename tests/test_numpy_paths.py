@@ -7,10 +7,13 @@ chunks over the batch and over rows.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from convt._shapes import plan_conv_transpose
+from convt.backends import _threads
 from convt.backends import numpy as numpy_backend
 from tests import reference
 
@@ -130,3 +133,42 @@ def test_correlation_padding_restates_keras_padding(name):
         assert (spatial[axis] - 1) * s + 1 + left + right - effective + 1 == reference.keras_length(
             spatial[axis], k, s, padding, op, d)
         assert effective - 1 - left == reference.keras_crop_left(k, s, padding, op, d)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("name", ["2d_same", "1d_same_big_kernel", "3d_kernel_equals_stride",
+                                  "2d_output_padding", "2d_stride1_same"])
+@pytest.mark.parametrize("budget", [1, 300, 2**22])
+def test_worker_threads_give_the_same_values(monkeypatch, algorithm, name, budget):
+    """Chunks spread over three worker threads (row chunks overlap in the output)."""
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    monkeypatch.setattr(numpy_backend, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(_threads, "workers", lambda: 3)
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, batch=4, seed=2)
+    _run(x, w, geometry, algorithm)
+
+
+def test_without_blas_control_chunks_run_on_the_calling_thread(monkeypatch):
+    monkeypatch.setattr(_threads, "openblas_controls", lambda: None)
+    assert _threads.workers() == 1
+    threads = []
+    _threads.run([lambda: threads.append(threading.get_ident())] * 3)
+    assert threads == [threading.get_ident()] * 3
+
+
+@pytest.mark.skipif(_threads.openblas_controls() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_blas_thread_count_is_restored_even_after_an_error():
+    get, _ = _threads.openblas_controls()
+    before = get()
+    seen = []
+
+    def fails():
+        seen.append(get())
+        raise RuntimeError("task failed")
+
+    with pytest.raises(RuntimeError, match="task failed"):
+        _threads.run([fails, fails])
+    assert seen and set(seen) == {1}
+    assert get() == before
+    assert _threads.workers() == before

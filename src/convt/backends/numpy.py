@@ -26,11 +26,15 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 from typing import Callable, Iterator
 
 import numpy as np
 
 from convt._shapes import AxisPlan, ConvTransposeArgs, TapGroup
+from convt.backends import _threads
+
+Task = Callable[[], None]
 
 MEMORY_BUDGET = 4 * 2**20
 """Upper bound, in bytes, on the scratch buffers of one chunk.
@@ -41,6 +45,9 @@ reads them (measured: 1-4 MiB chunks beat 32 MiB ones by up to 1.5x).
 
 SCATTER_CHANNEL_RATIO = 2
 """Overlap-add is chosen when ``in_channels >= SCATTER_CHANNEL_RATIO * filters``."""
+
+PARALLEL_MIN_MACS = 2**22
+"""Calls with at least this many multiply-adds are cut into one chunk per worker thread."""
 
 SCATTER_MAX_SMALL_MACS = 2**24
 """Overlap-add is chosen for calls of at most this many multiply-adds.
@@ -99,7 +106,9 @@ def conv_transpose(
     out = np.zeros((x.shape[0], *(p.output_length for p in plans), filters), dtype=work_dtype)
     if out.size and x.size:
         chosen = algorithm or choose_algorithm(plans, x.shape[-1], filters, x.shape[0])
-        ALGORITHMS[chosen](x, kernel, plans, out)
+        macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
+        pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
+        _threads.run(ALGORITHMS[chosen](x, kernel, plans, out, pieces))
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
@@ -114,14 +123,18 @@ def choose_algorithm(
     the outputs have at most half the inputs' channels, or when the call is
     small; sub-pixel phases otherwise.
     """
-    macs = batch * channels * filters * math.prod(p.input_length * p.kernel_size for p in plans)
     if (
         _taps_tile_output(plans)
         or channels >= SCATTER_CHANNEL_RATIO * filters
-        or macs <= SCATTER_MAX_SMALL_MACS
+        or multiply_adds(plans, channels, filters, batch) <= SCATTER_MAX_SMALL_MACS
     ):
         return "scatter"
     return "phases"
+
+
+def multiply_adds(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> int:
+    """The call's useful multiply-adds, ``N * prod(in_spatial) * C_in * C_out * prod(k)``."""
+    return batch * channels * filters * math.prod(p.input_length * p.kernel_size for p in plans)
 
 
 def _taps_tile_output(plans: tuple[AxisPlan, ...]) -> bool:
@@ -129,35 +142,55 @@ def _taps_tile_output(plans: tuple[AxisPlan, ...]) -> bool:
     return all(p.kernel_size == p.stride and p.dilation == 1 for p in plans)
 
 
-def _chunks(batch: int, rows: int, row_bytes: int) -> Iterator[tuple[slice, slice]]:
+def _chunks(
+    batch: int, rows: int, row_bytes: int, pieces: int
+) -> Iterator[tuple[slice, slice]]:
     """(batch slice, row slice) pairs whose scratch fits :data:`MEMORY_BUDGET`.
 
     ``row_bytes`` is the scratch that one row (first spatial axis) of one
     sample needs. Whole samples are grouped while they fit; a sample that
-    does not fit alone is cut into groups of rows.
+    does not fit alone is cut into groups of rows. The work is cut into at
+    least ``pieces`` chunks where it can be, so that every worker gets one.
     """
+    budget = min(MEMORY_BUDGET, max(1, -(-row_bytes * rows * batch // pieces)))
     sample_bytes = row_bytes * rows
-    if sample_bytes <= MEMORY_BUDGET:
-        step = max(1, MEMORY_BUDGET // max(sample_bytes, 1))
+    if sample_bytes <= budget:
+        step = max(1, budget // max(sample_bytes, 1))
         for start in range(0, batch, step):
             yield slice(start, min(start + step, batch)), slice(0, rows)
         return
-    row_step = max(1, MEMORY_BUDGET // row_bytes)
+    row_step = max(1, budget // row_bytes)
     for sample in range(batch):
         for start in range(0, rows, row_step):
             yield slice(sample, sample + 1), slice(start, min(start + row_step, rows))
 
 
-def _phases(x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray) -> None:
+def _phases(
+    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
+) -> Iterator[Task]:
     """Sub-pixel algorithm: one gather and one GEMM per phase and chunk."""
     filters = out.shape[-1]
     for phase, taps, lengths in _phase_geometry(plans):
         weights = _phase_weights(kernel, taps)
         target = out[(slice(None), *(slice(r, None, p.stride) for r, p in zip(phase, plans)))]
         row_bytes = math.prod(lengths[1:]) * (weights.shape[0] + filters) * x.itemsize
-        for batches, rows in _chunks(x.shape[0], lengths[0], row_bytes):
-            columns = _gather(x[batches], rows, lengths, taps)
-            _matmul_into(columns.reshape(-1, weights.shape[0]), weights, target[batches, rows])
+        for batches, rows in _chunks(x.shape[0], lengths[0], row_bytes, pieces):
+            yield functools.partial(
+                _phase_chunk, x[batches], rows, lengths, taps, weights, target[batches, rows]
+            )
+
+
+def _phase_chunk(
+    x: np.ndarray,
+    rows: slice,
+    lengths: list[int],
+    taps: list[tuple[tuple[int, int], ...]],
+    weights: np.ndarray,
+    target: np.ndarray,
+) -> None:
+    """Gathers one chunk's columns and writes its GEMM into the phase's output."""
+    columns = _gather(x, rows, lengths, taps)
+    _matmul_into(columns.reshape(-1, weights.shape[0]), weights, target)
 
 
 @functools.lru_cache(maxsize=256)
@@ -226,7 +259,9 @@ def _matmul_into(columns: np.ndarray, weights: np.ndarray, target: np.ndarray) -
         target[...] = (columns @ weights).reshape(target.shape)
 
 
-def _scatter(x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray) -> None:
+def _scatter(
+    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
+) -> Iterator[Task]:
     """Overlap-add algorithm: GEMM to per-tap columns, taps added into a canvas."""
     rank = len(plans)
     kernel_size = kernel.shape[:rank]
@@ -239,17 +274,39 @@ def _scatter(x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out
     )
     columns_row = math.prod(x.shape[2:-1]) * math.prod(kernel_size)
     row_bytes = (columns_row + canvas_row) * filters * x.itemsize
-    for batches, rows in _chunks(x.shape[0], x.shape[1], row_bytes):
-        block = x[batches, rows]
-        columns = (block.reshape(-1, channels) @ weights).reshape(
-            *block.shape[:-1], *kernel_size, filters
+    placing = threading.Lock()
+    for batches, rows in _chunks(x.shape[0], x.shape[1], row_bytes, pieces):
+        yield functools.partial(
+            _scatter_chunk, x[batches, rows], weights, groups, plans, out[batches], rows.start,
+            placing,
         )
-        interleaved = columns.transpose(_interleaving(rank))
-        if _taps_tile_output(plans):
-            canvas, add = interleaved, False
-        else:
-            canvas, add = _overlap_add(interleaved, groups, plans), True
-        _place_window(out[batches], canvas, rows.start, plans, add)
+
+
+def _scatter_chunk(
+    block: np.ndarray,
+    weights: np.ndarray,
+    groups: list[tuple[TapGroup, ...]],
+    plans: tuple[AxisPlan, ...],
+    out: np.ndarray,
+    row_start: int,
+    placing: threading.Lock,
+) -> None:
+    """One chunk's GEMM, its taps summed, its window placed.
+
+    Row chunks overlap in the output, so adding the window holds ``placing``.
+    """
+    rank = len(plans)
+    kernel_size = tuple(p.kernel_size for p in plans)
+    columns = (block.reshape(-1, block.shape[-1]) @ weights).reshape(
+        *block.shape[:-1], *kernel_size, -1
+    )
+    interleaved = columns.transpose(_interleaving(rank))
+    if _taps_tile_output(plans):
+        _place_window(out, interleaved, row_start, plans, add=False)
+        return
+    canvas = _overlap_add(interleaved, groups, plans)
+    with placing:
+        _place_window(out, canvas, row_start, plans, add=True)
 
 
 def _interleaving(rank: int) -> list[int]:
@@ -309,8 +366,14 @@ def _place_window(
         region[...] = part
 
 
-ALGORITHMS: dict[str, Callable[[np.ndarray, np.ndarray, tuple[AxisPlan, ...], np.ndarray], None]] = {
+ALGORITHMS: dict[
+    str, Callable[[np.ndarray, np.ndarray, tuple[AxisPlan, ...], np.ndarray, int], Iterator[Task]]
+] = {
     "phases": _phases,
     "scatter": _scatter,
 }
-"""Each algorithm fills a zeroed channels_last ``out`` from ``x`` and the kernel."""
+"""Each algorithm yields independent tasks that fill a zeroed channels_last ``out``.
+
+Called as ``algorithm(x, kernel, plans, out, pieces)``; ``pieces`` is the least
+number of chunks worth cutting the work into (one per worker thread).
+"""

@@ -61,9 +61,11 @@ def _arrays(geometry, batch=2, channels=3, filters=2, data_format="channels_last
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("name", sorted(GEOMETRIES))
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_algorithm_matches_reference(algorithm, name, data_format):
+@pytest.mark.parametrize("filters", [2, numpy_backend.PLANAR_MAX_FILTERS + 1])
+def test_algorithm_matches_reference(algorithm, name, data_format, filters):
+    """Few filters and more filters (overlap-add lays its GEMM out differently)."""
     geometry = GEOMETRIES[name]
-    x, w = _arrays(geometry, data_format=data_format)
+    x, w = _arrays(geometry, filters=filters, data_format=data_format)
     _run(x, w, geometry, algorithm, data_format)
 
 

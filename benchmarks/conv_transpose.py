@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 from benchmarks import peers  # noqa: E402
 from benchmarks.cases import CASES, Case  # noqa: E402
 from convt import ops  # noqa: E402
+from convt.backends import _threads  # noqa: E402
 
 DIRECT_CHECK_LIMIT = 50_000
 """Largest pixels * taps for which convt is also checked against the direct loops."""
@@ -128,7 +129,12 @@ def gemm_rate(repeat: int = 5, size: int = 2048) -> float:
 
 
 def peak_extra_mib(run: Callable[[], Any]) -> float:
-    """Peak memory allocated during ``run()`` (its result included), per tracemalloc."""
+    """Peak memory allocated during ``run()`` (its result included), per tracemalloc.
+
+    convt's worker threads keep their scratch buffers between calls; they are
+    dropped first, so that the peak counts them.
+    """
+    _threads.release_scratch()
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()

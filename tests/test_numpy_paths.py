@@ -174,3 +174,19 @@ def test_blas_thread_count_is_restored_even_after_an_error():
     assert seen and set(seen) == {1}
     assert get() == before
     assert _threads.workers() == before
+
+
+def test_scratch_is_reused_per_slot_and_released():
+    first = _threads.scratch(0, (4, 8), np.dtype(np.float32))
+    again = _threads.scratch(0, (2, 3), np.dtype(np.float64))
+    other = _threads.scratch(1, (4, 8), np.dtype(np.float32))
+    assert np.shares_memory(first, again) and not np.shares_memory(first, other)
+    assert again.shape == (2, 3) and again.dtype == np.float64
+    _threads.release_scratch()
+    assert not np.shares_memory(first, _threads.scratch(0, (4, 8), np.dtype(np.float32)))
+
+
+def test_scratch_beyond_the_kept_size_is_fresh(monkeypatch):
+    monkeypatch.setattr(_threads, "SCRATCH_KEEP_BYTES", 16)
+    first = _threads.scratch(0, (8,), np.dtype(np.float32))
+    assert not np.shares_memory(first, _threads.scratch(0, (8,), np.dtype(np.float32)))

@@ -1,5 +1,7 @@
 """convt's own parallelism: chunks on worker threads, NumPy's BLAS single-threaded inside.
 
+Also each thread's reusable scratch buffers (:func:`scratch`).
+
 A multi-threaded BLAS call parallelizes only the GEMM, and its threads meet
 at every call: on a busy two-core machine a call then waits for a descheduled
 worker (medians of 8 ms for a 0.1 ms call were measured). Running whole chunks
@@ -18,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import glob
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -32,6 +35,11 @@ _OPENBLAS_SYMBOLS = (
     ("openblas_get_num_threads", "openblas_set_num_threads"),
 )
 
+SCRATCH_KEEP_BYTES = 16 * 2**20
+"""Scratch buffers up to this size are kept per thread and reused by later chunks."""
+
+_scratch_space = threading.local()
+_every_threads_buffers: list[dict[int, np.ndarray]] = []
 _lock = threading.Lock()
 _single_threaded_depth = 0
 _saved_threads = 1
@@ -68,6 +76,37 @@ def workers() -> int:
         return 1
     with _lock:
         return max(1, _saved_threads if _single_threaded_depth else controls[0]())
+
+
+def scratch(slot: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialized array in this thread's reusable buffer number ``slot``.
+
+    A fresh allocation of a few MiB is new memory from the OS every time, and
+    its page faults cost as much as the work (outpad on one thread: 2.7 ms
+    with fresh 3 MiB buffers, 1.1 ms without). Each thread keeps its buffers
+    (at most :data:`SCRATCH_KEEP_BYTES` each), so concurrent chunks never
+    share one; the caller must be done with a slot's array before asking for
+    the same slot again.
+    """
+    size = math.prod(shape) * dtype.itemsize
+    if size > SCRATCH_KEEP_BYTES:
+        return np.empty(shape, dtype)
+    buffers = getattr(_scratch_space, "buffers", None)
+    if buffers is None:
+        buffers = _scratch_space.buffers = {}
+        with _lock:
+            _every_threads_buffers.append(buffers)
+    buffer = buffers.get(slot)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[slot] = np.empty(size, np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+def release_scratch() -> None:
+    """Drops every thread's kept scratch buffers (memory is then allocated afresh)."""
+    with _lock:
+        for buffers in _every_threads_buffers:
+            buffers.clear()
 
 
 @functools.lru_cache(maxsize=8)

@@ -231,7 +231,7 @@ def _gather(
     counts = [rows.stop - rows.start, *lengths[1:]]
     starts = [rows.start] + [0] * (len(lengths) - 1)
     n_taps = math.prod(len(axis_taps) for axis_taps in taps)
-    columns = np.empty((x.shape[0], *counts, n_taps, x.shape[-1]), dtype=x.dtype)
+    columns = _threads.scratch(0, (x.shape[0], *counts, n_taps, x.shape[-1]), x.dtype)
     for slot, combination in enumerate(itertools.product(*taps)):
         column = columns[..., slot, :]
         sources = []
@@ -259,7 +259,8 @@ def _matmul_into(columns: np.ndarray, weights: np.ndarray, target: np.ndarray) -
     if target.flags.c_contiguous:
         np.matmul(columns, weights, out=target.reshape(columns.shape[0], -1))
     else:
-        target[...] = (columns @ weights).reshape(target.shape)
+        result = _threads.scratch(1, (columns.shape[0], weights.shape[1]), columns.dtype)
+        target[...] = np.matmul(columns, weights, out=result).reshape(target.shape)
 
 
 def _scatter(
@@ -319,10 +320,16 @@ def _tap_columns(block: np.ndarray, weights: np.ndarray, plans: tuple[AxisPlan, 
     kernel_size = tuple(p.kernel_size for p in plans)
     pixels = block.reshape(-1, block.shape[-1])
     if weights.shape[1] // math.prod(kernel_size) < PLANAR_MAX_FILTERS:
-        columns = (weights.T @ pixels.T).reshape(*kernel_size, -1, *block.shape[:-1])
+        columns = _threads.scratch(0, (weights.shape[1], pixels.shape[0]), block.dtype)
+        columns = np.matmul(weights.T, pixels.T, out=columns).reshape(
+            *kernel_size, -1, *block.shape[:-1]
+        )
         inputs, taps, channel = 1 + rank, range(rank), rank
     else:
-        columns = (pixels @ weights).reshape(*block.shape[:-1], *kernel_size, -1)
+        columns = _threads.scratch(0, (pixels.shape[0], weights.shape[1]), block.dtype)
+        columns = np.matmul(pixels, weights, out=columns).reshape(
+            *block.shape[:-1], *kernel_size, -1
+        )
         inputs, taps, channel = 0, range(1 + rank, 1 + 2 * rank), 1 + 2 * rank
     order = [inputs]
     for axis, tap in enumerate(taps):
@@ -338,7 +345,8 @@ def _overlap_add(
     shape = [interleaved.shape[0]]
     for n, axis_groups, plan in zip(lengths, groups, plans):
         shape += [n + axis_groups[-1].row, plan.stride]
-    canvas = np.zeros((*shape, interleaved.shape[-1]), dtype=interleaved.dtype)
+    canvas = _threads.scratch(1, (*shape, interleaved.shape[-1]), interleaved.dtype)
+    canvas.fill(0)
     for combination in itertools.product(*groups):
         target, source = [slice(None)], [slice(None)]
         for n, group, plan in zip(lengths, combination, plans):

@@ -46,7 +46,7 @@ reads them (measured: 1-4 MiB chunks beat 32 MiB ones by up to 1.5x).
 SCATTER_CHANNEL_RATIO = 2
 """Overlap-add is chosen when ``in_channels >= SCATTER_CHANNEL_RATIO * filters``."""
 
-PARALLEL_MIN_MACS = 2**22
+PARALLEL_MIN_MACS = 2**23
 """Calls with at least this many multiply-adds are cut into one chunk per worker thread."""
 
 PLANAR_MAX_FILTERS = 4

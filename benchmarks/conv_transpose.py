@@ -86,6 +86,8 @@ class CaseResult:
     case: str
     description: str
     useful_flops: int
+    channel_product: int
+    """C_in * C_out; cases with at least COMPUTE_BOUND_CHANNELS are compute-bound."""
     output_mib: float
     verified: bool
     peak_extra_mib: float | None
@@ -211,6 +213,7 @@ def time_case(case: Case, impls: Sequence[str], repeat: int, gemm: float) -> Cas
         case=case.name,
         description=describe(case),
         useful_flops=case.useful_flops,
+        channel_product=case.input_shape[-1] * case.filters,
         output_mib=math.prod(case.output_shape) * 4 / 2**20,
         verified=convt is not None and convt.status == "ok",
         peak_extra_mib=memory,

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 TARGET_GEMM_FRACTION = 0.85
-"""Compute-bound cases (C_in * C_out >= 4096) should reach this fraction of GEMM."""
+"""Compute-bound cases should reach this fraction of the GEMM rate."""
+
+COMPUTE_BOUND_CHANNELS = 4096
+"""A case is compute-bound when C_in * C_out is at least this."""
+
+SMALL_FLOPS = 10**8
+"""Cases under this many useful FLOPs are judged by per-call overhead against ONNX Runtime."""
 
 
 def _ms(timing: dict[str, Any]) -> str:
@@ -55,6 +61,48 @@ def table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def targets(report: dict[str, Any]) -> list[str]:
+    """The markdown lines saying, target by target, what this run reached."""
+    results = [r for r in report["results"] if r["timings"].get("convt", {}).get("median_ms")]
+    ratios = {}
+    for result in results:
+        best = _best_peer(result)
+        if best:
+            ratios[result["case"]] = result["timings"]["convt"]["median_ms"] / best["median_ms"]
+    slower = [f"{name} {ratio:.2f}" for name, ratio in ratios.items() if ratio > 1.0]
+    compute_bound = [
+        (r["case"], r["timings"]["convt"]["gemm_fraction"]) for r in results
+        if r["channel_product"] >= COMPUTE_BOUND_CHANNELS
+    ]
+    below = [f"{name} {100 * f:.0f}%" for name, f in compute_bound if f < TARGET_GEMM_FRACTION]
+    small = [
+        f"{r['case']} {r['timings']['convt']['median_ms']:.3f} vs "
+        f"{_ms(r['timings'].get('onnxruntime', {'status': 'absent'}))}"
+        for r in results if r["useful_flops"] < SMALL_FLOPS
+    ]
+    geomean = report["summary"]["geomean_speedup"]
+    memory_ok = report["summary"]["memory_within_target"] and all(
+        row["within_target"] for row in report["memory_by_batch"])
+    return [
+        "## Targets in this run",
+        "",
+        f"- convt's median no more than the fastest peer's: {len(ratios) - len(slower)} of "
+        f"{len(ratios)} cases. Not reached (convt / fastest peer): {', '.join(slower) or 'none'}.",
+        f"- geometric mean of (fastest peer / convt) above 1: "
+        f"{'-' if geomean is None else f'{geomean:.2f}'} "
+        f"({'met' if geomean and geomean > 1 else 'not met'}).",
+        f"- compute-bound cases (C_in * C_out >= {COMPUTE_BOUND_CHANNELS}) at >= "
+        f"{100 * TARGET_GEMM_FRACTION:.0f}% of the GEMM rate: "
+        f"{len(compute_bound) - len(below)} of {len(compute_bound)}. Below: "
+        f"{', '.join(below) or 'none'}.",
+        f"- small cases (< {SMALL_FLOPS:.0e} FLOPs), convt ms vs ONNX Runtime ms: "
+        f"{', '.join(small) or 'none'}.",
+        f"- peak extra memory below output + 64 MiB on every case and batch: "
+        f"{'met' if memory_ok else 'not met'}.",
+        "",
+    ]
+
+
 def write_markdown(report: dict[str, Any], path: str) -> None:
     """Writes the machine, the command, the GEMM rate, the table and the summary."""
     machine = report["machine"]
@@ -78,6 +126,7 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         "",
         *table(report),
         "",
+        *targets(report),
         f"Geometric mean of (fastest peer / convt): "
         f"{'-' if geomean is None else f'{geomean:.2f}'}. Cases where convt is not the fastest: "
         f"{', '.join(summary['cases_convt_not_fastest']) or 'none'}.",

@@ -149,6 +149,69 @@ class AxisPlan:
         """Elements cut from the right end; negative means zeros appended."""
         return self.full_length - self.crop_left - self.output_length
 
+    @property
+    def correlation_padding(self) -> tuple[int, int]:
+        """(left, right) zero padding of the stride-dilated input for the same window.
+
+        The output equals a stride-1 correlation of the input dilated by
+        ``stride`` (``(i - 1) * stride + 1`` long), padded by these amounts,
+        with the flipped kernel; the right amount may be negative.
+        """
+        left = self.effective_kernel - 1 - self.crop_left
+        right = self.output_length + self.effective_kernel - 2 - (self.input_length - 1) * self.stride - left
+        return left, right
+
+    def phase_length(self, phase: int) -> int:
+        """How many output indices ``o`` have ``o % stride == phase``."""
+        return max(0, -(-(self.output_length - phase) // self.stride))
+
+    def phase_taps(self, phase: int) -> tuple[tuple[int, int], ...]:
+        """The taps that reach output indices ``o = m * stride + phase``.
+
+        Returns ``(tap, offset)`` pairs: output ``m * stride + phase`` receives
+        tap ``tap`` of input element ``m + offset`` (when it exists), because
+        ``(m + offset) * stride + tap * dilation - crop_left`` equals it. Each
+        phase is thus a stride-1 correlation; a phase may have no taps at all.
+        """
+        reach = phase + self.crop_left
+        return tuple(
+            (tap, (reach - tap * self.dilation) // self.stride)
+            for tap in range(self.kernel_size)
+            if (reach - tap * self.dilation) % self.stride == 0
+        )
+
+    def tap_groups(self) -> tuple[TapGroup, ...]:
+        """The taps cut by stride-long rows of the full scatter.
+
+        Tap ``j`` of input ``n`` lands at scatter index ``n * stride + j * dilation``,
+        that is in row ``n + j * dilation // stride`` at column
+        ``j * dilation % stride``. Consecutive taps landing in the same row
+        form one group whose columns step by ``dilation``.
+        """
+        groups: list[TapGroup] = []
+        for tap in range(self.kernel_size):
+            row, column = divmod(tap * self.dilation, self.stride)
+            if groups and groups[-1].row == row:
+                last = groups[-1]
+                groups[-1] = TapGroup(row, last.first_tap, last.taps + 1, last.first_column)
+            else:
+                groups.append(TapGroup(row, tap, 1, column))
+        return tuple(groups)
+
+
+@dataclass(frozen=True)
+class TapGroup:
+    """Taps ``first_tap ...`` (``taps`` of them) that land in one row of the scatter.
+
+    They occupy columns ``first_column, first_column + dilation, ...`` of row
+    ``input index + row`` (rows are ``stride`` long).
+    """
+
+    row: int
+    first_tap: int
+    taps: int
+    first_column: int
+
 
 def _padding_amounts(
     kernel_size: int, stride: int, dilation: int, padding: str, output_padding: int | None

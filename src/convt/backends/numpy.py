@@ -1,26 +1,64 @@
 """The NumPy kernels of transposed convolution.
 
-Algorithm: one BLAS GEMM turns every input pixel into its contributions for
-all kernel taps at once (``(pixels, C_in) @ (C_in, taps * filters)``), then
-each tap's block is added into its strided place in the output, skipping the
-parts that Keras's crop throws away. When every axis has ``kernel == stride``
-and no dilation the taps tile the output exactly, so the GEMM result is just
-re-laid out (depth-to-space) instead of added. Work is chunked over the batch,
-and over the first spatial axis when one sample is too large, so temporaries
-stay under :data:`MEMORY_BUDGET` bytes whatever the input size.
+Two algorithms, both doing exactly ``N * prod(in_spatial) * C_in * C_out *
+prod(kernel)`` multiply-adds in BLAS, both chunked so that their scratch stays
+under :data:`MEMORY_BUDGET` bytes whatever the input size:
+
+``"phases"`` (sub-pixel): output indices ``o`` with the same ``o % stride``
+per axis form a phase, and each phase is a stride-1 correlation of the input
+with a subset of the taps. Per phase and chunk, the input windows are gathered
+into ``(pixels, taps * C_in)`` columns and one GEMM with the phase's weights
+writes every output element of the phase once, straight into its strided
+place. Its scratch grows with ``C_in``.
+
+``"scatter"`` (overlap-add): one GEMM turns every input pixel into its
+contributions for all taps (``(pixels, C_in) @ (C_in, taps * C_out)``); the
+taps are added, a group of taps at a time, into a canvas laid out as rows of
+``stride`` elements, and Keras's window of the canvas is added to the output.
+Its scratch grows with ``C_out``. When ``kernel == stride`` (no dilation) the
+taps tile the output, so the columns are only re-laid out (depth-to-space).
+
+:func:`choose_algorithm` picks one per call; ``docs/architecture.md`` gives the rule.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from convt._shapes import AxisPlan, ConvTransposeArgs
+from convt._shapes import AxisPlan, ConvTransposeArgs, TapGroup
+from convt.backends import _threads
 
-MEMORY_BUDGET = 32 * 2**20
-"""Upper bound, in bytes, on the GEMM scratch buffer of one chunk."""
+Task = Callable[[], None]
+
+MEMORY_BUDGET = 4 * 2**20
+"""Upper bound, in bytes, on the scratch buffers of one chunk.
+
+Small on purpose: a chunk's columns are still in the CPU cache when the GEMM
+reads them (measured: 1-4 MiB chunks beat 32 MiB ones by up to 1.5x).
+"""
+
+SCATTER_CHANNEL_RATIO = 2
+"""Overlap-add is chosen when ``in_channels >= SCATTER_CHANNEL_RATIO * filters``."""
+
+PARALLEL_MIN_MACS = 2**23
+"""Calls with at least this many multiply-adds are cut into one chunk per worker thread."""
+
+PLANAR_MAX_FILTERS = 4
+"""Overlap-add lays its GEMM out tap-major when there are fewer filters than this."""
+
+SCATTER_MAX_SMALL_MACS = 2**24
+"""Overlap-add is chosen for calls of at most this many multiply-adds.
+
+It makes a handful of NumPy calls where phases make several per phase and
+tap, and on small problems those calls are the cost (tiny cases: 20-110 us
+against 65-320 us).
+"""
 
 
 def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.dtype]:
@@ -43,7 +81,11 @@ def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.
 
 
 def conv_transpose(
-    inputs: np.ndarray, kernel: np.ndarray, args: ConvTransposeArgs
+    inputs: np.ndarray,
+    kernel: np.ndarray,
+    args: ConvTransposeArgs,
+    *,
+    algorithm: str | None = None,
 ) -> np.ndarray:
     """Transposed convolution of already validated arrays.
 
@@ -51,6 +93,8 @@ def conv_transpose(
         inputs: array laid out as ``args.data_format`` says.
         kernel: ``(*kernel_size, filters, in_channels)``.
         args: the normalized arguments; shapes were checked by ``_shapes``.
+        algorithm: ``"phases"`` or ``"scatter"`` to force one; None lets
+            :func:`choose_algorithm` pick.
 
     Returns:
         The output in ``args.data_format``.
@@ -58,127 +102,299 @@ def conv_transpose(
     work_dtype, out_dtype = compute_dtype(inputs, kernel)
     channels_first = args.data_format == "channels_first"
     x = np.moveaxis(inputs, 1, -1) if channels_first else inputs
+    x = np.ascontiguousarray(x, dtype=work_dtype)
+    kernel = np.asarray(kernel, dtype=work_dtype)
     plans = args.axis_plans(x.shape[1:-1])
-    out = _conv_transpose_channels_last(
-        np.ascontiguousarray(x, dtype=work_dtype),
-        np.asarray(kernel, dtype=work_dtype),
-        plans,
-    )
+    filters = kernel.shape[-2]
+    out = np.zeros((x.shape[0], *(p.output_length for p in plans), filters), dtype=work_dtype)
+    if out.size and x.size:
+        chosen = algorithm or choose_algorithm(plans, x.shape[-1], filters, x.shape[0])
+        macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
+        pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
+        _threads.run(ALGORITHMS[chosen](x, kernel, plans, out, pieces))
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
 
 
-def _conv_transpose_channels_last(
-    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...]
-) -> np.ndarray:
-    rank = len(plans)
-    kernel_size = kernel.shape[:rank]
-    filters, channels = kernel.shape[rank:]
-    taps = math.prod(kernel_size)
-    weights = kernel.reshape(taps * filters, channels).T
-    batch = x.shape[0]
-    out = np.zeros(
-        (batch, *(p.output_length for p in plans), filters), dtype=x.dtype
-    )
-    if out.size == 0 or x.size == 0:
-        return out
-    place = _place_tiled if _taps_tile_output(plans) else _place_overlapping
-    for batches, rows in _chunks(x.shape, taps * filters * x.itemsize):
-        block = x[batches, rows]
-        cols = (block.reshape(-1, channels) @ weights).reshape(
-            *block.shape[:-1], taps, filters
-        )
-        place(out, cols, batches, rows.start, plans, kernel_size)
-    return out
+def choose_algorithm(
+    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int = 1
+) -> str:
+    """The faster algorithm for this geometry (the rule of docs/architecture.md).
+
+    Overlap-add when the taps tile the output (``kernel == stride``), when
+    the outputs have at most half the inputs' channels, or when the call is
+    small; sub-pixel phases otherwise.
+    """
+    if (
+        _taps_tile_output(plans)
+        or channels >= SCATTER_CHANNEL_RATIO * filters
+        or multiply_adds(plans, channels, filters, batch) <= SCATTER_MAX_SMALL_MACS
+    ):
+        return "scatter"
+    return "phases"
+
+
+def multiply_adds(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> int:
+    """The call's useful multiply-adds, ``N * prod(in_spatial) * C_in * C_out * prod(k)``."""
+    return batch * channels * filters * math.prod(p.input_length * p.kernel_size for p in plans)
 
 
 def _taps_tile_output(plans: tuple[AxisPlan, ...]) -> bool:
-    """True when each output element receives exactly one tap of one input."""
-    return all(
-        p.kernel_size == p.stride and p.dilation == 1 and p.crop_left == 0 for p in plans
-    )
+    """True when each scatter element receives exactly one tap of one input."""
+    return all(p.kernel_size == p.stride and p.dilation == 1 for p in plans)
 
 
-def _chunks(shape: tuple[int, ...], bytes_per_pixel: int) -> Iterator[tuple[slice, slice]]:
-    """(batch slice, first-spatial-axis slice) pairs whose GEMM fits the budget."""
-    batch, rows = shape[0], shape[1]
-    row_bytes = bytes_per_pixel * math.prod(shape[2:-1])
+def _chunks(
+    batch: int, rows: int, row_bytes: int, pieces: int
+) -> Iterator[tuple[slice, slice]]:
+    """(batch slice, row slice) pairs whose scratch fits :data:`MEMORY_BUDGET`.
+
+    ``row_bytes`` is the scratch that one row (first spatial axis) of one
+    sample needs. Whole samples are grouped while they fit; a sample that
+    does not fit alone is cut into groups of rows. The work is cut into at
+    least ``pieces`` chunks where it can be, so that every worker gets one.
+    """
+    budget = min(MEMORY_BUDGET, max(1, -(-row_bytes * rows * batch // pieces)))
     sample_bytes = row_bytes * rows
-    if sample_bytes <= MEMORY_BUDGET:
-        step = max(1, MEMORY_BUDGET // max(sample_bytes, 1))
+    if sample_bytes <= budget:
+        step = max(1, budget // max(sample_bytes, 1))
         for start in range(0, batch, step):
             yield slice(start, min(start + step, batch)), slice(0, rows)
         return
-    row_step = max(1, MEMORY_BUDGET // row_bytes)
+    row_step = max(1, budget // row_bytes)
     for sample in range(batch):
         for start in range(0, rows, row_step):
             yield slice(sample, sample + 1), slice(start, min(start + row_step, rows))
 
 
-def _place_tiled(
-    out: np.ndarray,
-    cols: np.ndarray,
-    batches: slice,
-    row_start: int,
-    plans: tuple[AxisPlan, ...],
-    kernel_size: tuple[int, ...],
+def _phases(
+    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
+) -> Iterator[Task]:
+    """Sub-pixel algorithm: one gather and one GEMM per phase and chunk."""
+    filters = out.shape[-1]
+    for phase, taps, lengths in _phase_geometry(plans):
+        weights = _phase_weights(kernel, taps)
+        target = out[(slice(None), *(slice(r, None, p.stride) for r, p in zip(phase, plans)))]
+        row_bytes = math.prod(lengths[1:]) * (weights.shape[0] + filters) * x.itemsize
+        for batches, rows in _chunks(x.shape[0], lengths[0], row_bytes, pieces):
+            yield functools.partial(
+                _phase_chunk, x[batches], rows, lengths, taps, weights, target[batches, rows]
+            )
+
+
+def _phase_chunk(
+    x: np.ndarray,
+    rows: slice,
+    lengths: list[int],
+    taps: list[tuple[tuple[int, int], ...]],
+    weights: np.ndarray,
+    target: np.ndarray,
 ) -> None:
-    """Depth-to-space: interleave each input axis with its kernel axis."""
-    rank = len(plans)
-    block_spatial = cols.shape[1 : 1 + rank]
-    tiles = cols.reshape(cols.shape[0], *block_spatial, *kernel_size, cols.shape[-1])
-    order = [0]
-    for axis in range(rank):
-        order += [1 + axis, 1 + rank + axis]
-    order.append(1 + 2 * rank)
-    lengths = [n * k for n, k in zip(block_spatial, kernel_size)]
-    starts = [row_start * kernel_size[0]] + [0] * (rank - 1)
-    target = tuple(
-        slice(start, min(start + n, p.output_length))
-        for start, n, p in zip(starts, lengths, plans)
-    )
-    region = out[(batches, *target)]
-    laid_out = tiles.transpose(order).reshape(cols.shape[0], *lengths, cols.shape[-1])
-    region[...] = laid_out[(slice(None), *(slice(0, n) for n in region.shape[1:-1]))]
+    """Gathers one chunk's columns and writes its GEMM into the phase's output."""
+    columns = _gather(x, rows, lengths, taps)
+    _matmul_into(columns.reshape(-1, weights.shape[0]), weights, target)
 
 
-def _place_overlapping(
-    out: np.ndarray,
-    cols: np.ndarray,
-    batches: slice,
-    row_start: int,
+@functools.lru_cache(maxsize=256)
+def _phase_geometry(
     plans: tuple[AxisPlan, ...],
-    kernel_size: tuple[int, ...],
-) -> None:
-    """Adds each tap's block into its strided window of the output."""
-    block_lengths = cols.shape[1 : 1 + len(plans)]
-    starts = (row_start,) + (0,) * (len(plans) - 1)
-    for tap, offsets in enumerate(np.ndindex(*kernel_size)):
-        windows = [
-            _tap_window(plan, start, length, offset)
-            for plan, start, length, offset in zip(plans, starts, block_lengths, offsets)
-        ]
-        if None in windows:
-            continue
-        sources, targets = zip(*windows)
-        out[(batches, *targets)] += cols[(slice(None), *sources, tap)]
+) -> tuple[tuple[tuple[int, ...], list[tuple[tuple[int, int], ...]], list[int]], ...]:
+    """(phase, taps per axis, lengths per axis) of every phase that receives a tap.
 
-
-def _tap_window(
-    plan: AxisPlan, start: int, length: int, tap: int
-) -> tuple[slice, slice] | None:
-    """(input slice within the block, output slice) that one tap touches on one axis.
-
-    Input element ``n`` (``start <= n < start + length``) lands at output
-    index ``n * stride + tap * dilation - crop_left``; only indices inside
-    ``[0, output_length)`` are kept. ``None`` when nothing lands inside.
+    Cached: repeated calls on one geometry (a layer in a loop) skip this arithmetic.
     """
-    shift = tap * plan.dilation - plan.crop_left
-    first = max(start, -(shift // plan.stride))
-    last = min(start + length - 1, (plan.output_length - 1 - shift) // plan.stride)
-    if first > last:
-        return None
-    source = slice(first - start, last - start + 1)
-    target = slice(first * plan.stride + shift, last * plan.stride + shift + 1, plan.stride)
-    return source, target
+    geometry = []
+    for phase in itertools.product(*(range(p.stride) for p in plans)):
+        taps = [plan.phase_taps(r) for plan, r in zip(plans, phase)]
+        lengths = [plan.phase_length(r) for plan, r in zip(plans, phase)]
+        if all(taps) and all(lengths):
+            geometry.append((phase, taps, lengths))
+    return tuple(geometry)
+
+
+def _phase_weights(kernel: np.ndarray, taps: list[tuple[tuple[int, int], ...]]) -> np.ndarray:
+    """The phase's kernel as a ``(phase taps * C_in, C_out)`` matrix."""
+    rank = len(taps)
+    picked = kernel[np.ix_(*([j for j, _ in axis_taps] for axis_taps in taps))]
+    return np.ascontiguousarray(picked.swapaxes(-1, -2)).reshape(-1, kernel.shape[rank])
+
+
+def _gather(
+    x: np.ndarray, rows: slice, lengths: list[int], taps: list[tuple[tuple[int, int], ...]]
+) -> np.ndarray:
+    """Input windows of a phase as ``(batch, *phase lengths, taps, C_in)`` columns.
+
+    Column ``t`` of phase element ``m`` holds input ``m + offset`` of tap
+    ``t`` (zeros where that input does not exist); ``rows`` cuts the first axis.
+    """
+    counts = [rows.stop - rows.start, *lengths[1:]]
+    starts = [rows.start] + [0] * (len(lengths) - 1)
+    n_taps = math.prod(len(axis_taps) for axis_taps in taps)
+    columns = _threads.scratch(0, (x.shape[0], *counts, n_taps, x.shape[-1]), x.dtype)
+    for slot, combination in enumerate(itertools.product(*taps)):
+        column = columns[..., slot, :]
+        sources = []
+        for axis, ((_, offset), start, count) in enumerate(zip(combination, starts, counts)):
+            first = min(max(start, -offset), start + count)
+            stop = max(min(start + count, x.shape[1 + axis] - offset), first)
+            _zero_outside(column, axis, first - start, stop - start, count)
+            sources.append((slice(first - start, stop - start), slice(first + offset, stop + offset)))
+        destination, source = zip(*sources)
+        column[(slice(None), *destination)] = x[(slice(None), *source)]
+    return columns
+
+
+def _zero_outside(column: np.ndarray, axis: int, first: int, stop: int, count: int) -> None:
+    """Zeros the elements of ``column`` before ``first`` and from ``stop`` on along ``axis``."""
+    before = (slice(None),) * (axis + 1)
+    if first > 0:
+        column[(*before, slice(0, first))] = 0
+    if stop < count:
+        column[(*before, slice(stop, None))] = 0
+
+
+def _matmul_into(columns: np.ndarray, weights: np.ndarray, target: np.ndarray) -> None:
+    """``target[...] = columns @ weights``, with no temporary when ``target`` is contiguous."""
+    if target.flags.c_contiguous:
+        np.matmul(columns, weights, out=target.reshape(columns.shape[0], -1))
+    else:
+        result = _threads.scratch(1, (columns.shape[0], weights.shape[1]), columns.dtype)
+        target[...] = np.matmul(columns, weights, out=result).reshape(target.shape)
+
+
+def _scatter(
+    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
+) -> Iterator[Task]:
+    """Overlap-add algorithm: GEMM to per-tap columns, taps added into a canvas."""
+    rank = len(plans)
+    kernel_size = kernel.shape[:rank]
+    filters, channels = kernel.shape[rank:]
+    weights = kernel.reshape(-1, channels).T
+    groups = [plan.tap_groups() for plan in plans]
+    canvas_row = plans[0].stride * math.prod(
+        (n + axis_groups[-1].row) * plan.stride
+        for n, axis_groups, plan in zip(x.shape[2:-1], groups[1:], plans[1:])
+    )
+    columns_row = math.prod(x.shape[2:-1]) * math.prod(kernel_size)
+    row_bytes = (columns_row + canvas_row) * filters * x.itemsize
+    placing = threading.Lock()
+    for batches, rows in _chunks(x.shape[0], x.shape[1], row_bytes, pieces):
+        yield functools.partial(
+            _scatter_chunk, x[batches, rows], weights, groups, plans, out[batches], rows.start,
+            placing,
+        )
+
+
+def _scatter_chunk(
+    block: np.ndarray,
+    weights: np.ndarray,
+    groups: list[tuple[TapGroup, ...]],
+    plans: tuple[AxisPlan, ...],
+    out: np.ndarray,
+    row_start: int,
+    placing: threading.Lock,
+) -> None:
+    """One chunk's GEMM, its taps summed, its window placed.
+
+    Row chunks overlap in the output, so adding the window holds ``placing``.
+    """
+    interleaved = _tap_columns(block, weights, plans)
+    if _taps_tile_output(plans):
+        _place_window(out, interleaved, row_start, plans, add=False)
+        return
+    canvas = _overlap_add(interleaved, groups, plans)
+    with placing:
+        _place_window(out, canvas, row_start, plans, add=True)
+
+
+def _tap_columns(block: np.ndarray, weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> np.ndarray:
+    """The GEMM of one chunk, viewed as ``(batch, n0, k0, n1, k1, ..., C_out)``.
+
+    With few filters the GEMM is computed as ``(taps * C_out, pixels)``, the
+    kernel as stored times the pixels transposed, and each tap becomes a plane
+    of pixels (measured 10% faster on the one-filter iSTFT-like case);
+    otherwise as ``(pixels, taps * C_out)``, each pixel's taps side by side.
+    """
+    rank = len(plans)
+    kernel_size = tuple(p.kernel_size for p in plans)
+    pixels = block.reshape(-1, block.shape[-1])
+    if weights.shape[1] // math.prod(kernel_size) < PLANAR_MAX_FILTERS:
+        columns = _threads.scratch(0, (weights.shape[1], pixels.shape[0]), block.dtype)
+        columns = np.matmul(weights.T, pixels.T, out=columns).reshape(
+            *kernel_size, -1, *block.shape[:-1]
+        )
+        inputs, taps, channel = 1 + rank, range(rank), rank
+    else:
+        columns = _threads.scratch(0, (pixels.shape[0], weights.shape[1]), block.dtype)
+        columns = np.matmul(pixels, weights, out=columns).reshape(
+            *block.shape[:-1], *kernel_size, -1
+        )
+        inputs, taps, channel = 0, range(1 + rank, 1 + 2 * rank), 1 + 2 * rank
+    order = [inputs]
+    for axis, tap in enumerate(taps):
+        order += [inputs + 1 + axis, tap]
+    return columns.transpose(*order, channel)
+
+
+def _overlap_add(
+    interleaved: np.ndarray, groups: list[tuple[TapGroup, ...]], plans: tuple[AxisPlan, ...]
+) -> np.ndarray:
+    """Sums the taps into a ``(batch, rows0, stride0, rows1, stride1, ..., C)`` canvas."""
+    lengths = interleaved.shape[1:-1:2]
+    shape = [interleaved.shape[0]]
+    for n, axis_groups, plan in zip(lengths, groups, plans):
+        shape += [n + axis_groups[-1].row, plan.stride]
+    canvas = _threads.scratch(1, (*shape, interleaved.shape[-1]), interleaved.dtype)
+    canvas.fill(0)
+    for combination in itertools.product(*groups):
+        target, source = [slice(None)], [slice(None)]
+        for n, group, plan in zip(lengths, combination, plans):
+            last_column = group.first_column + (group.taps - 1) * plan.dilation
+            target += [slice(group.row, group.row + n),
+                       slice(group.first_column, last_column + 1, plan.dilation)]
+            source += [slice(None), slice(group.first_tap, group.first_tap + group.taps)]
+        canvas[tuple(target)] += interleaved[tuple(source)]
+    return canvas
+
+
+def _place_window(
+    out: np.ndarray, canvas: np.ndarray, row_start: int, plans: tuple[AxisPlan, ...], add: bool
+) -> None:
+    """Writes (or adds) the part of the canvas inside Keras's output window.
+
+    Canvas element ``P`` of an axis is scatter index ``start * stride + P``,
+    which is output index ``start * stride + P - crop_left``.
+    """
+    rank = len(plans)
+    sizes = [canvas.shape[1 + 2 * a] * canvas.shape[2 + 2 * a] for a in range(rank)]
+    sources, targets = [slice(None)], [slice(None)]
+    for plan, start, size in zip(plans, (row_start,) + (0,) * (rank - 1), sizes):
+        shift = start * plan.stride - plan.crop_left
+        first, stop = max(0, -shift), min(size, plan.output_length - shift)
+        if first >= stop:
+            return
+        sources.append(slice(first, stop))
+        targets.append(slice(first + shift, stop + shift))
+    region = out[tuple(targets)]
+    if region.flags.c_contiguous and region.shape[1:-1] == tuple(sizes):
+        region, part = region.reshape(canvas.shape), canvas
+    else:
+        part = canvas.reshape(canvas.shape[0], *sizes, canvas.shape[-1])[tuple(sources)]
+    if add:
+        region += part
+    else:
+        region[...] = part
+
+
+ALGORITHMS: dict[
+    str, Callable[[np.ndarray, np.ndarray, tuple[AxisPlan, ...], np.ndarray, int], Iterator[Task]]
+] = {
+    "phases": _phases,
+    "scatter": _scatter,
+}
+"""Each algorithm yields independent tasks that fill a zeroed channels_last ``out``.
+
+Called as ``algorithm(x, kernel, plans, out, pieces)``; ``pieces`` is the least
+number of chunks worth cutting the work into (one per worker thread).
+"""

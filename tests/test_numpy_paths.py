@@ -1,0 +1,192 @@
+"""Each NumPy algorithm, forced on the same cases, against the direct-loop reference.
+
+``convt.ops`` lets the backend choose; here every algorithm has to compute
+every geometry (also the ones it would never be chosen for), whole and in
+chunks over the batch and over rows.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from convt._shapes import plan_conv_transpose
+from convt.backends import _threads
+from convt.backends import numpy as numpy_backend
+from tests import reference
+
+ALGORITHMS = sorted(numpy_backend.ALGORITHMS)
+
+# (input spatial, kernel, strides, padding, output_padding, dilation)
+GEOMETRIES = {
+    "1d_stride_above_kernel": ((5,), (2,), (3,), "valid", None, (1,)),
+    "1d_same_big_kernel": ((4,), (8,), (2,), "same", None, (1,)),
+    "1d_dilated_strided": ((5,), (3,), (2,), "same", None, (2,)),
+    "1d_dilation_above_stride": ((4,), (3,), (2,), "valid", (1,), (3,)),
+    "1d_output_padding_beyond": ((3,), (2,), (2,), "valid", (4,), (1,)),
+    "2d_kernel_equals_stride": ((3, 4), (2, 2), (2, 2), "valid", None, (1, 1)),
+    "2d_kernel_equals_stride_same_op": ((3, 4), (2, 3), (2, 3), "same", (0, 1), (1, 1)),
+    "2d_same": ((4, 3), (3, 3), (2, 2), "same", None, (1, 1)),
+    "2d_output_padding": ((3, 3), (3, 3), (2, 2), "valid", (1, 1), (1, 1)),
+    "2d_stride1_same": ((4, 5), (3, 3), (1, 1), "same", None, (1, 1)),
+    "2d_dilated": ((5, 4), (3, 2), (1, 1), "valid", None, (2, 3)),
+    "2d_mixed_axes": ((3, 4), (5, 1), (3, 1), "same", (2, 0), (1, 1)),
+    "2d_stride_above_kernel": ((3, 2), (2, 3), (4, 5), "same", None, (1, 1)),
+    "3d_same": ((2, 3, 2), (3, 2, 3), (2, 2, 1), "same", None, (1, 1, 1)),
+    "3d_kernel_equals_stride": ((2, 2, 3), (2, 2, 2), (2, 2, 2), "valid", None, (1, 1, 1)),
+}
+
+
+def _run(x, w, geometry, algorithm, data_format="channels_last"):
+    _, kernel, strides, padding, output_padding, dilation = geometry
+    kwargs = dict(strides=strides, padding=padding, output_padding=output_padding,
+                  data_format=data_format, dilation_rate=dilation)
+    args, shape = plan_conv_transpose(x.shape, w.shape, **kwargs)
+    got = numpy_backend.conv_transpose(x, w, args, algorithm=algorithm)
+    expected = reference.conv_transpose_loops(x, w, **kwargs)
+    assert got.shape == expected.shape == shape
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+
+
+def _arrays(geometry, batch=2, channels=3, filters=2, data_format="channels_last", seed=0):
+    spatial, kernel = geometry[0], geometry[1]
+    rng = np.random.default_rng(seed)
+    x_shape = ((batch, *spatial, channels) if data_format == "channels_last"
+               else (batch, channels, *spatial))
+    return rng.standard_normal(x_shape), rng.standard_normal((*kernel, filters, channels))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("name", sorted(GEOMETRIES))
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("filters", [2, numpy_backend.PLANAR_MAX_FILTERS + 1])
+def test_algorithm_matches_reference(algorithm, name, data_format, filters):
+    """Few filters and more filters (overlap-add lays its GEMM out differently)."""
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, filters=filters, data_format=data_format)
+    _run(x, w, geometry, algorithm, data_format)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("name", sorted(GEOMETRIES))
+@pytest.mark.parametrize("budget", [1, 200, 2000])
+def test_chunked_algorithm_matches_reference(monkeypatch, algorithm, name, budget):
+    """Budgets that force one row, a few rows, or a few samples per chunk."""
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, batch=3, seed=1)
+    _run(x, w, geometry, algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("x_shape", [(0, 4, 3, 2), (2, 0, 3, 2), (2, 4, 0, 2)])
+def test_empty_inputs(algorithm, x_shape):
+    geometry = GEOMETRIES["2d_same"]
+    w = np.ones((*geometry[1], 5, 2))
+    _run(np.zeros(x_shape), w, geometry, algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_float32_keeps_float32(algorithm):
+    geometry = GEOMETRIES["2d_same"]
+    x, w = _arrays(geometry)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=2, padding="same")
+    got = numpy_backend.conv_transpose(x.astype("float32"), w.astype("float32"), args,
+                                       algorithm=algorithm)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, reference.conv_transpose_loops(x, w, strides=2, padding="same"),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "batch,channels,filters,kernel,strides,expected",
+    [
+        (64, 64, 64, (3, 3), (2, 2), "phases"),
+        (64, 64, 32, (3, 3), (1, 1), "scatter"),
+        (64, 64, 33, (3, 3), (1, 1), "phases"),
+        (64, 64, 1, (5, 5), (2, 2), "scatter"),
+        (64, 64, 64, (2, 2), (2, 2), "scatter"),
+        (64, 64, 64, (2, 2), (2, 1), "phases"),
+        (1, 16, 16, (3, 3), (2, 2), "scatter"),
+    ],
+)
+def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected):
+    """Tiling, a channel ratio of 2 and a small call pick overlap-add; the rest phases."""
+    args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
+                                  strides=strides, padding="same")
+    plans = args.axis_plans((32, 32))
+    assert numpy_backend.choose_algorithm(plans, channels, filters, batch) == expected
+
+
+@pytest.mark.parametrize("name", sorted(GEOMETRIES))
+def test_correlation_padding_restates_keras_padding(name):
+    """The padded-correlation view of each axis gives the reference's lengths and crops."""
+    spatial, kernel, strides, padding, output_padding, dilation = GEOMETRIES[name]
+    args, _ = plan_conv_transpose((1, *spatial, 1), (*kernel, 1, 1), strides=strides,
+                                  padding=padding, output_padding=output_padding,
+                                  dilation_rate=dilation)
+    for axis, plan in enumerate(args.axis_plans(spatial)):
+        left, right = plan.correlation_padding
+        op = None if output_padding is None else output_padding[axis]
+        k, s, d = kernel[axis], strides[axis], dilation[axis]
+        effective = (k - 1) * d + 1
+        assert (spatial[axis] - 1) * s + 1 + left + right - effective + 1 == reference.keras_length(
+            spatial[axis], k, s, padding, op, d)
+        assert effective - 1 - left == reference.keras_crop_left(k, s, padding, op, d)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("name", ["2d_same", "1d_same_big_kernel", "3d_kernel_equals_stride",
+                                  "2d_output_padding", "2d_stride1_same"])
+@pytest.mark.parametrize("budget", [1, 300, 2**22])
+def test_worker_threads_give_the_same_values(monkeypatch, algorithm, name, budget):
+    """Chunks spread over three worker threads (row chunks overlap in the output)."""
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    monkeypatch.setattr(numpy_backend, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(_threads, "workers", lambda: 3)
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, batch=4, seed=2)
+    _run(x, w, geometry, algorithm)
+
+
+def test_without_blas_control_chunks_run_on_the_calling_thread(monkeypatch):
+    monkeypatch.setattr(_threads, "openblas_controls", lambda: None)
+    assert _threads.workers() == 1
+    threads = []
+    _threads.run([lambda: threads.append(threading.get_ident())] * 3)
+    assert threads == [threading.get_ident()] * 3
+
+
+@pytest.mark.skipif(_threads.openblas_controls() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_blas_thread_count_is_restored_even_after_an_error():
+    get, _ = _threads.openblas_controls()
+    before = get()
+    seen = []
+
+    def fails():
+        seen.append(get())
+        raise RuntimeError("task failed")
+
+    with pytest.raises(RuntimeError, match="task failed"):
+        _threads.run([fails, fails])
+    assert seen and set(seen) == {1}
+    assert get() == before
+    assert _threads.workers() == before
+
+
+def test_scratch_is_reused_per_slot_and_released():
+    first = _threads.scratch(0, (4, 8), np.dtype(np.float32))
+    again = _threads.scratch(0, (2, 3), np.dtype(np.float64))
+    other = _threads.scratch(1, (4, 8), np.dtype(np.float32))
+    assert np.shares_memory(first, again) and not np.shares_memory(first, other)
+    assert again.shape == (2, 3) and again.dtype == np.float64
+    _threads.release_scratch()
+    assert not np.shares_memory(first, _threads.scratch(0, (4, 8), np.dtype(np.float32)))
+
+
+def test_scratch_beyond_the_kept_size_is_fresh(monkeypatch):
+    monkeypatch.setattr(_threads, "SCRATCH_KEEP_BYTES", 16)
+    first = _threads.scratch(0, (8,), np.dtype(np.float32))
+    assert not np.shares_memory(first, _threads.scratch(0, (8,), np.dtype(np.float32)))

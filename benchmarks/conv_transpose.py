@@ -5,7 +5,8 @@ implementation is built, warmed up, checked against convt's float64 result
 (convt itself against the direct loops of ``tests/reference.py`` when the case
 is small enough), then timed in interleaved rounds (one sample of each implementation per round,
 so a noisy moment on a shared machine hits all of them alike), each sample
-after a pause that lets the previous implementation's thread pool go idle.
+after a pause that lets the previous implementation's thread pool go idle and
+a warm-up of its own calls.
 The same run measures the machine's float32 GEMM rate and convt's peak extra
 memory (``tracemalloc``, to which NumPy reports its allocations).
 
@@ -60,8 +61,16 @@ MEMORY_CASES = ("unet_same", "big_2d")
 
 MEMORY_BATCH_FACTORS = (1, 4, 16)
 
-SETTLE_SECONDS = 0.2
-"""Pause before each sample (see :func:`_sample`)."""
+@dataclass(frozen=True)
+class Pacing:
+    """Before each sample: a pause, then calls for a while (see :func:`_sample`)."""
+
+    settle_seconds: float = 0.2
+    warm_seconds: float = 0.1
+
+
+NO_PACING = Pacing(0.0, 0.0)
+"""For --tiny runs, which check values and do not compare times."""
 
 
 @dataclass
@@ -186,7 +195,9 @@ def agrees(got: np.ndarray, expected: np.ndarray) -> str | None:
     return None if error <= 1e-4 else f"max error {error:.2e} of max |output|"
 
 
-def time_case(case: Case, impls: Sequence[str], repeat: int, gemm: float) -> CaseResult:
+def time_case(
+    case: Case, impls: Sequence[str], repeat: int, gemm: float, pacing: Pacing = NO_PACING
+) -> CaseResult:
     """Builds, checks, warms up and times every implementation on one case."""
     x, w = case.arrays()
     expected = check_convt(case, x, w)
@@ -202,7 +213,7 @@ def time_case(case: Case, impls: Sequence[str], repeat: int, gemm: float) -> Cas
     calls = {name: _calls_per_sample(runner) for name, runner in runners.items()}
     for _ in range(repeat):
         for name, runner in runners.items():
-            timings[name].samples_ms.append(_sample(runner, calls[name]))
+            timings[name].samples_ms.append(_sample(runner, calls[name], pacing))
     for timing in timings.values():
         _summarize(timing, case.useful_flops, gemm)
     convt = timings.get("convt")
@@ -239,15 +250,21 @@ def _calls_per_sample(runner: peers.Runner) -> int:
     return max(1, min(1000, int(SAMPLE_SECONDS / max(once, 1e-7))))
 
 
-def _sample(runner: peers.Runner, calls: int) -> float:
-    """One timing in ms: the mean of ``calls`` calls, after a pause and an untimed call.
+def _sample(runner: peers.Runner, calls: int, pacing: Pacing) -> float:
+    """One timing in ms: the mean of ``calls`` calls, after a pause and a warm-up.
 
     The pause lets the previous implementation's worker threads stop spinning:
     on two cores, an idle OpenMP or BLAS pool still busy-waiting would steal a
-    core from the one being timed. The untimed call wakes this one's pool.
+    core from the one being timed. After any pause, though, this machine runs
+    slowly for some tens of ms (measured: a 4.5 ms call takes 8 ms right after
+    0.2 s idle, and again 4.5 ms after 0.1 s of calls), so calls run for
+    ``warm_seconds`` before the timed ones.
     """
-    time.sleep(SETTLE_SECONDS)
+    time.sleep(pacing.settle_seconds)
+    warm_until = time.perf_counter() + pacing.warm_seconds
     runner.call()
+    while time.perf_counter() < warm_until:
+        runner.call()
     start = time.perf_counter()
     for _ in range(calls):
         runner.call()
@@ -307,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for name in names:
         case = CASES[name].tiny() if options.tiny else CASES[name]
-        result = time_case(case, impls, options.repeat, gemm)
+        result = time_case(case, impls, options.repeat, gemm,
+                           NO_PACING if options.tiny else Pacing())
         results.append(result)
         print(_progress_line(result), flush=True)
     memory = [row for name in MEMORY_CASES

@@ -116,9 +116,11 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         f"NumPy {machine['numpy']} with {machine['blas']}; {machine['threads']} threads for "
         "every implementation",
         "- measured on a shared machine (other engineers were running tests at the same "
-        "time): implementations were interleaved sample by sample, so compare the ratios "
-        "within a row rather than absolute times across runs",
-        f"- command: `{report['command']}`",
+        "time): implementations were interleaved sample by sample, each sample after a "
+        "0.2 s pause (so no thread pool still spins) and 0.1 s of warm-up calls; compare the "
+        "ratios within a row rather than absolute times across runs",
+        f"- command: `{report['command']}` (what `make bench` runs, in its own `.venv-bench` "
+        "with the peers installed)",
         f"- float32 GEMM rate of this run (NumPy, 2048^3): {report['gemm_gflops']:.1f} GFLOP/s",
         f"- keras: `keras.ops.conv_transpose` on its default backend in this process, "
         f"`{report['keras_backend']}`",

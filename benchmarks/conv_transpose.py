@@ -29,6 +29,7 @@ os.environ.setdefault(
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
@@ -37,8 +38,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import asdict, dataclass, field, replace  # noqa: E402
-from typing import Any, Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -165,7 +167,7 @@ def memory_by_batch(case: Case, factors: Sequence[int] = MEMORY_BATCH_FACTORS) -
         batch = case.input_shape[0] * factor
         scaled = replace(case, input_shape=(batch, *case.input_shape[1:]))
         x, w = scaled.arrays()
-        peak = peak_extra_mib(lambda: ops.conv_transpose(x, w, **scaled.op_kwargs))
+        peak = peak_extra_mib(functools.partial(ops.conv_transpose, x, w, **scaled.op_kwargs))
         output = math.prod(scaled.output_shape) * 4 / 2**20
         rows.append({"case": case.name, "batch": batch, "output_mib": output,
                      "peak_extra_mib": peak, "within_target": peak <= output + MEMORY_SLACK_MIB})

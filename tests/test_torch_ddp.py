@@ -11,7 +11,9 @@ if not torch.distributed.is_available():
 from examples import ddp_train  # noqa: E402
 
 
-@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-6)])
+# float64 shows the equivalence exactly; in float32 the all-reduce sums the two halves in another
+# order than the single process does, so a few ulps per step (seen: just over 1e-6) are expected.
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
 def test_two_process_ddp_equals_single_process_training(dtype, tolerance):
     steps = 4
     distributed = ddp_train.train_distributed(steps, world_size=2, dtype=dtype)

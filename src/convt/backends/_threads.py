@@ -23,8 +23,8 @@ import glob
 import math
 import os
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Callable, Iterable
 
 import numpy as np
 

@@ -239,7 +239,9 @@ def _gather(
             first = min(max(start, -offset), start + count)
             stop = max(min(start + count, x.shape[1 + axis] - offset), first)
             _zero_outside(column, axis, first - start, stop - start, count)
-            sources.append((slice(first - start, stop - start), slice(first + offset, stop + offset)))
+            sources.append(
+                (slice(first - start, stop - start), slice(first + offset, stop + offset))
+            )
         destination, source = zip(*sources)
         column[(slice(None), *destination)] = x[(slice(None), *source)]
     return columns

@@ -121,7 +121,8 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         "ratios within a row rather than absolute times across runs",
         f"- command: `{report['command']}` (what `make bench` runs, in its own `.venv-bench` "
         "with the peers installed)",
-        f"- float32 GEMM rate of this run (NumPy, 2048^3, best of 10): "
+        f"- float32 GEMM rate of this run (NumPy, 2048^3, best of 10 before and 10 after "
+        "the cases): "
         f"{report['gemm_gflops']:.1f} GFLOP/s; \"% of GEMM\" is convt's rate over it",
         f"- keras: `keras.ops.conv_transpose` on its default backend in this process, "
         f"`{report['keras_backend']}`",

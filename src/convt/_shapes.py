@@ -158,8 +158,8 @@ class AxisPlan:
         with the flipped kernel; the right amount may be negative.
         """
         left = self.effective_kernel - 1 - self.crop_left
-        dilated_input = (self.input_length - 1) * self.stride
-        right = self.output_length + self.effective_kernel - 2 - dilated_input - left
+        dilated_input = (self.input_length - 1) * self.stride + 1
+        right = self.output_length + self.effective_kernel - 1 - dilated_input - left
         return left, right
 
     def phase_length(self, phase: int) -> int:

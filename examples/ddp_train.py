@@ -19,6 +19,7 @@ after each step by ``convt.torch.register_constraints``, on every replica alike.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import tempfile
@@ -66,18 +67,26 @@ def train(model: torch.nn.Module, steps: int, dtype: torch.dtype, *, shard: slic
         optimizer.step()
 
 
+def _train_replica(rank: int, world_size: int, steps: int, dtype: torch.dtype) -> dict:
+    model = DistributedDataParallel(make_model(dtype))
+    per_rank = GLOBAL_BATCH // world_size
+    train(model, steps, dtype, shard=slice(rank * per_rank, (rank + 1) * per_rank))
+    return {name: value.detach().clone() for name, value in model.module.state_dict().items()}
+
+
 def _worker(rank: int, world_size: int, port: int, steps: int, dtype: str, out: str) -> None:
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     try:
-        model = DistributedDataParallel(make_model(getattr(torch, dtype)))
-        per_rank = GLOBAL_BATCH // world_size
-        train(model, steps, getattr(torch, dtype), shard=slice(rank * per_rank,
-                                                              (rank + 1) * per_rank))
+        weights = _train_replica(rank, world_size, steps, getattr(torch, dtype))
+        # The DDP wrapper (and the optimizer hooks that refer to it) must be gone before the
+        # group is: gloo aborts the process when it is torn down at interpreter exit instead.
+        gc.collect()
         if rank == 0:
-            torch.save(model.module.state_dict(), out)
+            torch.save(weights, out)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

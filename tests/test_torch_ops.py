@@ -11,6 +11,8 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from convt import ops  # noqa: E402
+from convt._shapes import plan_conv_transpose  # noqa: E402
+from convt.backends.torch import gemm_method  # noqa: E402
 from tests.reference import conv_transpose_loops  # noqa: E402
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
@@ -38,7 +40,17 @@ GRID = [
     ((3, 4, 2), (3, 2, 2), (2, 2, 1), "same", None, 1),
     ((2, 3, 3), 2, 2, "valid", (1, 0, 1), 1),
     ((3, 2, 2), 3, 1, "valid", None, (1, 2, 1)),
+    # kernel == stride ("tiles") and 1-D kernels of whole strides ("rows"): GEMM methods
+    ((4,), 2, 2, "valid", None, 1),
+    ((3, 2), 2, 2, "same", None, 1),
+    ((2, 3, 2), (2, 1, 2), (2, 1, 2), "valid", (1, 0, 0), 1),
+    ((3,), 8, 4, "same", None, 1),
+    ((3,), 12, 4, "valid", 2, 1),
+    ((3,), 8, 4, "same", 9, 1),
+    ((2,), 5, 5, "same", 3, 1),
 ]
+METHODS = {"tiles": [GRID[8], GRID[11], GRID[18], *GRID[20:23], GRID[26]], "rows": GRID[23:26],
+           None: GRID[:8] + GRID[9:11]}
 FORMATS = ["channels_last", "channels_first"]
 
 
@@ -76,6 +88,14 @@ def test_gradcheck(case, data_format):
     w = torch.tensor(w, requires_grad=True)
     kwargs = _kwargs(case, data_format)
     assert torch.autograd.gradcheck(lambda a, b: ops.conv_transpose(a, b, **kwargs), (x, w))
+
+
+@pytest.mark.parametrize("method, cases", METHODS.items())
+def test_grid_covers_the_gemm_methods(method, cases):
+    for case in cases:
+        x, w = _arrays(case[0], case[1], FORMATS[0])
+        args, _ = plan_conv_transpose(x.shape, w.shape, **_kwargs(case, FORMATS[0]))
+        assert gemm_method(args.axis_plans(case[0])) == method, case
 
 
 @settings(max_examples=60, deadline=None)

@@ -22,6 +22,7 @@ tensor is passed.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,47 +127,188 @@ def conv_transpose(
     """
     work_dtype, out_dtype = compute_dtypes(inputs, kernel)
     channels_last = args.data_format == "channels_last"
-    x = inputs.movedim(-1, 1) if channels_last else inputs
-    launch = _remembered(_launch, args, tuple(x.shape[2:]))
-    out = _conv_transpose_channels_first(x.to(work_dtype), kernel.to(work_dtype), launch)
-    if channels_last:
-        out = out.movedim(1, -1)
-    return out.to(out_dtype)
+    spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
+    launch = _remembered(_launch, args, spatial)
+    x, kernel = inputs.to(work_dtype), kernel.to(work_dtype)
+    if x.numel() == 0 or 0 in launch.output_spatial:
+        filters = kernel.shape[launch.rank]
+        shape = (x.shape[0], *launch.output_spatial, filters) if channels_last else (
+            x.shape[0], filters, *launch.output_spatial)
+        return x.new_zeros(shape).to(out_dtype)
+    out = _METHODS[launch.method](x, kernel, launch, channels_last)
+    return _keras_window(out, launch, channels_last).to(out_dtype)
 
 
 @dataclass(frozen=True)
 class Launch:
-    """The arguments of torch's call and the window still to take, for one input shape."""
+    """How one input shape is computed, and the window of the result still to take."""
 
     rank: int
+    method: str
+    """``"operator"`` (torch's own), ``"tiles"`` (kernel == stride) or ``"rows"`` (1-D)."""
     output_spatial: tuple[int, ...]
+    kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[int, ...]
     output_padding: tuple[int, ...]
     dilation: tuple[int, ...]
     keep: tuple[slice, ...] | None
-    """The index keeping Keras's window of torch's result; None when it is all of it."""
-    zeros: list[int] | None
-    """``F.pad`` sizes of the zeros appended after that; None when there are none."""
+    """Per spatial axis, the part of the computed result in Keras's window; None: all."""
+    zeros: tuple[int, ...] | None
+    """Per spatial axis, zeros appended on the right after that; None when there are none."""
+
+
+# From this stride on, a 1-D kernel that is a whole number of strides long is computed as
+# one GEMM against the Keras kernel plus an overlap-add of stride-long rows.
+ROWS_MIN_STRIDE = 4
+
+
+def gemm_method(plans: tuple[AxisPlan, ...]) -> str | None:
+    """The GEMM formulation that computes these axes, if one does.
+
+    ``"tiles"`` when every kernel is as long as its stride (the taps of
+    neighbouring inputs never overlap: a GEMM and a depth-to-space);
+    ``"rows"`` for one axis whose kernel is ``q >= 1`` strides long, with a
+    stride of at least ``ROWS_MIN_STRIDE`` (a GEMM and ``q`` shifted adds).
+    Both read the Keras kernel as a ``(taps * filters, in)`` matrix, without
+    the relayout torch's operator needs.
+
+    Example:
+        >>> from convt._shapes import axis_plan
+        >>> gemm_method((axis_plan(4, 2, 2, "valid", None, 1),) * 2)
+        'tiles'
+        >>> gemm_method((axis_plan(200, 16, 8, "same", None, 1),))
+        'rows'
+        >>> gemm_method((axis_plan(7, 5, 2, "same", None, 1),)) is None
+        True
+    """
+    if any(p.dilation != 1 and p.kernel_size > 1 for p in plans):
+        return None
+    if all(p.kernel_size == p.stride for p in plans) and any(p.stride > 1 for p in plans):
+        return "tiles"
+    if len(plans) == 1 and plans[0].stride >= ROWS_MIN_STRIDE and (
+            plans[0].kernel_size % plans[0].stride == 0):
+        return "rows"
+    return None
 
 
 def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
     """How to compute one input shape."""
     plans = args.axis_plans(spatial)
-    windows = [torch_window(p) for p in plans]
-    produced = [p.full_length - 2 * w.padding + w.output_padding for p, w in zip(plans, windows)]
+    method = gemm_method(plans)
+    if method is None:
+        windows = [torch_window(p) for p in plans]
+        produced = [p.full_length - 2 * w.padding + w.output_padding
+                    for p, w in zip(plans, windows)]
+        start = [0] * len(plans)
+    else:  # the full scatter is computed
+        windows = [TorchWindow(0, 0, *_full_window(p)) for p in plans]
+        produced = [p.full_length for p in plans]
+        start = [p.crop_left for p in plans]
+    keep = tuple(slice(a, a + w.keep) for a, w in zip(start, windows))
     return Launch(
         rank=len(plans),
+        method=method or "operator",
         output_spatial=tuple(p.output_length for p in plans),
+        kernel_size=tuple(p.kernel_size for p in plans),
         stride=tuple(p.stride for p in plans),
         padding=tuple(w.padding for w in windows),
         output_padding=tuple(w.output_padding for w in windows),
         dilation=tuple(p.dilation for p in plans),
-        keep=None if [w.keep for w in windows] == produced else (
-            slice(None), slice(None), *(slice(0, w.keep) for w in windows)),
-        zeros=[n for w in reversed(windows) for n in (0, w.zeros)] if any(
-            w.zeros for w in windows) else None,
+        keep=None if [(k.start, k.stop) for k in keep] == [(0, n) for n in produced] else keep,
+        zeros=tuple(w.zeros for w in windows) if any(w.zeros for w in windows) else None,
     )
+
+
+def _full_window(plan: AxisPlan) -> tuple[int, int]:
+    """(kept, zeros appended) of Keras's window on the full scatter of an axis."""
+    keep = min(plan.full_length - plan.crop_left, plan.output_length)
+    return keep, plan.output_length - keep
+
+
+def _keras_window(out: torch.Tensor, launch: Launch, channels_last: bool) -> torch.Tensor:
+    """The computed result cut to Keras's window (a view) and zero-extended where it ends."""
+    first = 1 if channels_last else 2
+    if launch.keep is not None:
+        out = out[(slice(None),) * first + launch.keep]
+    if launch.zeros is not None:
+        trailing = [0, 0] if channels_last else []
+        out = F.pad(out, trailing + [n for z in reversed(launch.zeros) for n in (0, z)])
+    return out
+
+
+def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+              channels_last: bool) -> torch.Tensor:
+    """torch's own operator, given the kernel in its layout."""
+    if channels_last:
+        x = x.movedim(-1, 1)
+    weight = to_torch_kernel(kernel, launch.rank)
+    if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
+        weight = weight.contiguous()
+    out = _FUNCTIONS[launch.rank](
+        x, weight, stride=launch.stride, padding=launch.padding,
+        output_padding=launch.output_padding, dilation=launch.dilation,
+    )
+    return out.movedim(1, -1) if channels_last else out
+
+
+def _tap_columns(x: torch.Tensor, kernel: torch.Tensor, rank: int,
+                 channels_last: bool) -> torch.Tensor:
+    """Every input position times every tap, from one GEMM on the Keras kernel.
+
+    Returns ``(N, *spatial, *kernel_size, filters)`` for channels_last inputs
+    and ``(N, *kernel_size, filters, *spatial)`` for channels_first ones.
+    """
+    taps = kernel.reshape(-1, kernel.shape[-1])  # (prod(kernel_size) * filters, in): a view
+    if channels_last:
+        columns = x.reshape(-1, x.shape[-1]) @ taps.T
+        return columns.view(*x.shape[:-1], *kernel.shape[:-1])
+    batched = x.reshape(x.shape[0], x.shape[1], -1)
+    if x.shape[0] == 1:  # one GEMM; the kernel's gradient needs no sum over a broadcast batch
+        columns = (taps @ batched[0]).unsqueeze(0)
+    else:  # bmm on the broadcast matrix: matmul would copy both operands to fold the batch
+        columns = torch.bmm(taps.expand(x.shape[0], *taps.shape), batched)
+    return columns.view(x.shape[0], *kernel.shape[:-1], *x.shape[2:])
+
+
+def _tiles(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+           channels_last: bool) -> torch.Tensor:
+    """kernel == stride: each input position owns a tile of the output (depth to space)."""
+    rank = launch.rank
+    columns = _tap_columns(x, kernel, rank, channels_last)
+    n, filters = x.shape[0], kernel.shape[rank]
+    spatial = columns.shape[1:rank + 1] if channels_last else columns.shape[rank + 2:]
+    if channels_last:  # (N, *S, *k, f) -> (N, S1, k1, S2, k2, ..., f)
+        order = [0, *(a for i in range(rank) for a in (1 + i, 1 + rank + i)), 2 * rank + 1]
+        shape = (n, *(s * k for s, k in zip(spatial, launch.kernel_size)), filters)
+    else:  # (N, *k, f, *S) -> (N, f, S1, k1, S2, k2, ...)
+        order = [0, rank + 1, *(a for i in range(rank) for a in (rank + 2 + i, 1 + i))]
+        shape = (n, filters, *(s * k for s, k in zip(spatial, launch.kernel_size)))
+    return columns.permute(order).reshape(shape)
+
+
+def _rows(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+          channels_last: bool) -> torch.Tensor:
+    """1-D, kernel = q strides: q stride-long rows per input, added at q offsets.
+
+    Each shift is zero-padded into place and the q parts summed, rather than
+    added into slices of one buffer: the backward pass is then only slices.
+    """
+    (stride,), (kernel_size,) = launch.stride, launch.kernel_size
+    columns = _tap_columns(x, kernel, 1, channels_last)
+    n, filters, q = x.shape[0], kernel.shape[1], kernel_size // stride
+    if channels_last:  # columns (N, L, q * s, f) -> q parts (N, L, s, f), rows on axis 1
+        parts = columns.view(n, -1, q, stride, filters).unbind(2)
+        pads = [(0, 0, 0, 0, shift, q - 1 - shift) for shift in range(q)]
+    else:  # columns (N, q * s, f, L) -> q parts (N, f, L, s), rows on axis 2
+        parts = columns.view(n, q, stride, filters, -1).permute(0, 1, 3, 4, 2).unbind(1)
+        pads = [(0, 0, shift, q - 1 - shift) for shift in range(q)]
+    out = functools.reduce(operator.add, (F.pad(p, pad) for p, pad in zip(parts, pads)))
+    full = (x.shape[1 if channels_last else 2] + q - 1) * stride
+    return out.reshape(n, full, filters) if channels_last else out.reshape(n, filters, full)
+
+
+_METHODS = {"operator": _operator, "tiles": _tiles, "rows": _rows}
 
 
 _MEMORY = {_launch: functools.lru_cache(maxsize=1024)(_launch),
@@ -193,22 +335,3 @@ def plan(
 ) -> tuple[ConvTransposeArgs, tuple[int | None, ...]]:
     """:func:`convt._shapes.plan_conv_transpose`, remembered when the arguments are hashable."""
     return _remembered(plan_conv_transpose, input_shape, kernel_shape, **kwargs)
-
-
-def _conv_transpose_channels_first(
-    x: torch.Tensor, kernel: torch.Tensor, launch: Launch
-) -> torch.Tensor:
-    if x.numel() == 0 or 0 in launch.output_spatial:
-        return x.new_zeros((x.shape[0], kernel.shape[launch.rank], *launch.output_spatial))
-    weight = to_torch_kernel(kernel, launch.rank)
-    if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
-        weight = weight.contiguous()
-    out = _FUNCTIONS[launch.rank](
-        x, weight, stride=launch.stride, padding=launch.padding,
-        output_padding=launch.output_padding, dilation=launch.dilation,
-    )
-    if launch.keep is not None:
-        out = out[launch.keep]
-    if launch.zeros is not None:
-        out = F.pad(out, launch.zeros)
-    return out

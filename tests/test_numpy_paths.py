@@ -62,8 +62,12 @@ def _arrays(geometry, batch=2, channels=3, filters=2, data_format="channels_last
 @pytest.mark.parametrize("name", sorted(GEOMETRIES))
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("filters", [2, numpy_backend.PLANAR_MAX_FILTERS + 1])
-def test_algorithm_matches_reference(algorithm, name, data_format, filters):
-    """Few filters and more filters (overlap-add lays its GEMM out differently)."""
+@pytest.mark.parametrize("plane_max_adds", [0, 10**6])
+def test_algorithm_matches_reference(monkeypatch, algorithm, name, data_format, filters,
+                                     plane_max_adds):
+    """Few filters and more filters (overlap-add lays its GEMM out differently), with the
+    taps summed on a canvas and added plane by plane into the output."""
+    monkeypatch.setattr(numpy_backend, "PLANE_MAX_ADDS", plane_max_adds)
     geometry = GEOMETRIES[name]
     x, w = _arrays(geometry, filters=filters, data_format=data_format)
     _run(x, w, geometry, algorithm, data_format)
@@ -72,9 +76,12 @@ def test_algorithm_matches_reference(algorithm, name, data_format, filters):
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("name", sorted(GEOMETRIES))
 @pytest.mark.parametrize("budget", [1, 200, 2000])
-def test_chunked_algorithm_matches_reference(monkeypatch, algorithm, name, budget):
+@pytest.mark.parametrize("plane_max_adds", [0, 10**6])
+def test_chunked_algorithm_matches_reference(monkeypatch, algorithm, name, budget,
+                                             plane_max_adds):
     """Budgets that force one row, a few rows, or a few samples per chunk."""
     monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    monkeypatch.setattr(numpy_backend, "PLANE_MAX_ADDS", plane_max_adds)
     geometry = GEOMETRIES[name]
     x, w = _arrays(geometry, batch=3, seed=1)
     _run(x, w, geometry, algorithm)

@@ -1,4 +1,4 @@
-"""The torch kernels of transposed convolution: torch's own operator, Keras's window.
+"""The torch kernels of transposed convolution: torch's operator or a GEMM, Keras's window.
 
 ``torch.nn.functional.conv_transpose{1,2,3}d`` computes the same scatter as
 Keras (input element ``n`` and tap ``j`` land at ``n * s + j * d``, no kernel
@@ -9,6 +9,11 @@ appended). torch crops ``padding`` on both sides and appends ``output_padding``
 ``padding = crop_left`` and, when ``crop_right < crop_left``, the difference as
 ``output_padding``; what torch cannot express is finished here, a surplus on
 the right by a slice (a view, no copy) and a long zero tail by ``pad``.
+
+Where torch's operator is slow for the Keras kernel layout (see
+:func:`gemm_method`: ``kernel == stride`` upsampling, long-kernel 1-D), the
+full scatter is computed instead as one GEMM on the Keras kernel read as a
+``(taps * filters, in)`` matrix, and the same window is taken of it.
 
 Everything stays on the tensors' device with no host synchronisation, and
 autograd differentiates through it. float16 and bfloat16 are computed in

@@ -7,7 +7,8 @@ A *training step* is the forward pass plus the gradients for the input and the
 kernel, given a fixed random output cotangent; *forward* is the pass alone.
 Each implementation reaches Keras's output window its own way:
 
-* ``convt``: ``convt.ops.conv_transpose`` on torch tensors (Keras kernel layout).
+* ``convt``: ``convt.ops.conv_transpose`` on torch tensors, its kernel in Keras's
+  shape stored as ``convt.torch``'s layers store it (``kernel_layout``).
 * ``torch``: ``torch.nn.functional.conv_transpose{1,2,3}d`` with the symmetric
   part of the crop as ``padding``, then a slice (and zero pad) to the window:
   the reference formulation a torch user would write.
@@ -59,12 +60,15 @@ def axis_plans(case: Case) -> tuple[AxisPlan, ...]:
     return args.axis_plans(case.input_shape[1:-1])
 
 
-def _torch_runner(case: Case, x, w, g, function: Callable, kernel_layout: Callable) -> Runner:
-    """A Runner for a torch function of (channels_first input, kernel in its own layout)."""
+def _torch_runner(case: Case, x, g, function: Callable, kernel, keras_kernel: Callable) -> Runner:
+    """A Runner for a torch function of (channels_first input, kernel as the impl holds it).
+
+    ``keras_kernel`` maps a tensor shaped as ``kernel`` to Keras's layout.
+    """
     import torch
 
     inputs = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1))).requires_grad_()
-    kernel = torch.from_numpy(np.ascontiguousarray(kernel_layout(w))).requires_grad_()
+    kernel = kernel.requires_grad_()
     cotangent = torch.from_numpy(np.ascontiguousarray(np.moveaxis(g, -1, 1)))
 
     def forward() -> Any:
@@ -77,26 +81,28 @@ def _torch_runner(case: Case, x, w, g, function: Callable, kernel_layout: Callab
 
     def results() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out, grad_x, grad_w = (t.detach() for t in train())
-        keras_grad_w = grad_w if kernel_layout is _same else grad_w.permute(
-            *range(2, case.rank + 2), 1, 0)
         return (np.moveaxis(out.numpy(), 1, -1), np.moveaxis(grad_x.numpy(), 1, -1),
-                keras_grad_w.numpy())
+                keras_kernel(grad_w).numpy())
 
     return Runner(forward, train, results)
 
 
-def _same(w: np.ndarray) -> np.ndarray:
-    return w
-
-
 def _convt(case: Case, x, w, g) -> Runner:
+    """convt's op, given the kernel as ``convt.torch``'s layers store it (Keras's shape)."""
+    import torch
+
     from convt import ops
+    from convt.backends.torch import kernel_layout, laid_out
 
     kwargs = dict(case.op_kwargs, data_format="channels_first")
-    return _torch_runner(case, x, w, g, lambda a, b: ops.conv_transpose(a, b, **kwargs), _same)
+    args, _ = plan_conv_transpose(np.moveaxis(x, -1, 1).shape, w.shape, **kwargs)
+    kernel = laid_out(torch.from_numpy(w), kernel_layout(args))
+    return _torch_runner(case, x, g, lambda a, b: ops.conv_transpose(a, b, **kwargs), kernel,
+                         lambda grad: grad)
 
 
 def _torch(case: Case, x, w, g) -> Runner:
+    import torch
     import torch.nn.functional as F
 
     plans = axis_plans(case)
@@ -112,10 +118,10 @@ def _torch(case: Case, x, w, g) -> Runner:
         window = (slice(s, s + p.output_length) for s, p in zip(starts, plans))
         return out[(slice(None), slice(None), *window)]
 
-    def torch_layout(kernel: np.ndarray) -> np.ndarray:
-        return kernel.transpose(case.rank + 1, case.rank, *range(case.rank))
-
-    return _torch_runner(case, x, w, g, function, torch_layout)
+    rank = case.rank
+    kernel = torch.from_numpy(np.ascontiguousarray(w.transpose(rank + 1, rank, *range(rank))))
+    return _torch_runner(case, x, g, function, kernel,
+                         lambda grad: grad.permute(*range(2, rank + 2), 1, 0))
 
 
 def _jax(case: Case, x, w, g) -> Runner:

@@ -124,6 +124,27 @@ def test_weights_move_between_numpy_and_torch_layers_and_state_dict_round_trips(
         layer.set_weights([np.zeros((1, 1, 3, 2)), np.zeros(3)])
 
 
+@pytest.mark.parametrize("layer, order", [
+    (lambda: ct.Conv2DTranspose(3, 3, 2, input_shape=(4, 4, 2)), (3, 2, 0, 1)),  # operator
+    (lambda: ct.Conv1DTranspose(3, 4, 4, input_shape=(5, 2)), (0, 1, 2)),  # tiles
+])
+def test_kernel_is_stored_as_the_backend_reads_it_through_training_and_loading(layer, order):
+    layer = layer()
+    strides = layer.kernel.stride()
+    assert strides == torch.empty([layer.kernel.shape[a] for a in order]).permute(
+        sorted(range(len(order)), key=order.__getitem__)).stride()
+    optimizer = torch.optim.Adam(layer.parameters())
+    layer(torch.ones(2, *(5,) * layer.rank, 2)).square().sum().backward()
+    optimizer.step()
+    assert layer.kernel.grad.stride() == strides and layer.kernel.stride() == strides
+    assert optimizer.state[layer.kernel]["exp_avg"].stride() == strides
+    lazy = type(layer)(3, layer.kernel_size, layer.strides)
+    lazy.load_state_dict(layer.state_dict())
+    assert lazy.kernel.stride() == strides
+    np.testing.assert_array_equal(lazy.get_weights()[0], layer.get_weights()[0])
+    assert layer.get_weights()[0].flags.c_contiguous
+
+
 def test_losses_are_differentiable_tensors():
     layer = ct.Conv1DTranspose(
         2, 3, kernel_regularizer={"class_name": "L2", "config": {"l2": 0.5}},

@@ -168,8 +168,8 @@ class Launch:
 ROWS_MIN_STRIDE = 4
 
 
-def gemm_method(plans: tuple[AxisPlan, ...], data_format: str = "channels_first") -> str | None:
-    """The GEMM formulation that computes these axes, if one beats torch's operator.
+def gemm_method(args: ConvTransposeArgs) -> str | None:
+    """The GEMM formulation that computes these arguments, if one beats torch's operator.
 
     ``"tiles"`` when every kernel is as long as its stride (the taps of
     neighbouring inputs never overlap: a GEMM and a depth-to-space), in 1-D,
@@ -179,34 +179,66 @@ def gemm_method(plans: tuple[AxisPlan, ...], data_format: str = "channels_first"
     ``(taps * filters, in)`` matrix, without the relayout torch's operator
     needs. Where torch's operator was measured as fast or faster (2-D
     channels_last inputs, which it runs in its channels_last memory format,
-    and 3-D) it keeps the call.
+    and 3-D) it keeps the call. The choice depends on the arguments alone, not
+    on the input's length, so a layer can lay its kernel out for it.
 
     Example:
-        >>> from convt._shapes import axis_plan
-        >>> gemm_method((axis_plan(4, 2, 2, "valid", None, 1),) * 2)
+        >>> gemm_method(ConvTransposeArgs.normalize(2, 2, strides=2, data_format="channels_first"))
         'tiles'
-        >>> gemm_method((axis_plan(4, 2, 2, "valid", None, 1),) * 2, "channels_last") is None
+        >>> gemm_method(ConvTransposeArgs.normalize(2, 2, strides=2)) is None  # channels_last
         True
-        >>> gemm_method((axis_plan(200, 16, 8, "same", None, 1),))
+        >>> gemm_method(ConvTransposeArgs.normalize(1, 16, strides=8, padding="same"))
         'rows'
-        >>> gemm_method((axis_plan(7, 5, 2, "same", None, 1),)) is None
+        >>> gemm_method(ConvTransposeArgs.normalize(1, 5, strides=2, padding="same")) is None
         True
     """
-    if any(p.dilation != 1 and p.kernel_size > 1 for p in plans):
+    axes = list(zip(args.kernel_size, args.strides, args.dilation_rate))
+    if any(dilation != 1 and kernel > 1 for kernel, _, dilation in axes):
         return None
-    tiles = all(p.kernel_size == p.stride for p in plans) and any(p.stride > 1 for p in plans)
-    if tiles and (len(plans) == 1 or (len(plans) == 2 and data_format == "channels_first")):
+    tiles = all(k == s for k, s, _ in axes) and any(s > 1 for _, s, _ in axes)
+    if tiles and (args.rank == 1 or (args.rank == 2 and args.data_format == "channels_first")):
         return "tiles"
-    if len(plans) == 1 and plans[0].stride >= ROWS_MIN_STRIDE and (
-            plans[0].kernel_size % plans[0].stride == 0):
+    (kernel, stride, _), *others = axes
+    if not others and stride >= ROWS_MIN_STRIDE and kernel % stride == 0:
         return "rows"
     return None
+
+
+def kernel_layout(args: ConvTransposeArgs) -> tuple[int, ...]:
+    """The order in memory of the Keras kernel's axes that these arguments read without a copy.
+
+    torch's operator wants ``(in, filters, *kernel_size)`` contiguous; the GEMM
+    methods read Keras's own ``(*kernel_size, filters, in)``. A kernel of
+    Keras's shape stored in this order (see :func:`laid_out`) is passed as is;
+    any other layout gives the same values after a relayout on every call.
+
+    Example:
+        >>> kernel_layout(ConvTransposeArgs.normalize(2, 3, strides=2))
+        (3, 2, 0, 1)
+        >>> kernel_layout(ConvTransposeArgs.normalize(1, 4, strides=4))
+        (0, 1, 2)
+    """
+    if gemm_method(args) is not None:
+        return tuple(range(args.rank + 2))
+    return (args.rank + 1, args.rank, *range(args.rank))
+
+
+def laid_out(tensor: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
+    """The same values and shape, with the axes stored in memory in ``order`` (outermost first).
+
+    Example:
+        >>> import torch
+        >>> laid_out(torch.zeros(2, 3, 4), (2, 0, 1)).stride()
+        (3, 1, 6)
+    """
+    inverse = sorted(range(len(order)), key=order.__getitem__)
+    return tensor.permute(order).contiguous().permute(inverse)
 
 
 def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
     """How to compute one input shape."""
     plans = args.axis_plans(spatial)
-    method = gemm_method(plans, args.data_format)
+    method = gemm_method(args)
     if method is None:
         windows = [torch_window(p) for p in plans]
         produced = [p.full_length - 2 * w.padding + w.output_padding

@@ -169,7 +169,17 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
                 if isinstance(variable.value, UninitializedParameter):
                     variable.value.materialize(value.shape)
                 variable.assign(value)
+        self._lay_out_kernel()
         self.built = True
+
+    def _lay_out_kernel(self) -> None:
+        """Stores the kernel (Keras's shape) in the memory order the torch backend reads as is.
+
+        torch's operator wants ``(in, filters, *kernel_size)`` in memory; kept
+        so, the kernel and its gradient need no relayout in any step.
+        """
+        order = torch_backend.kernel_layout(self._args)
+        self.kernel.data = torch_backend.laid_out(self.kernel.data, order)
 
     def _track_parameters(self) -> None:
         """Lists the parameters as variables, with their regularizers and constraints."""
@@ -185,6 +195,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
         """``load_state_dict`` post-hook: parameters loaded into a lazy layer build it."""
         if not self.built and not isinstance(self.kernel, UninitializedParameter):
             self._track_parameters()
+            self._lay_out_kernel()
             self.built = True
 
     def _initial_value(self, initializer: Any, shape: tuple[int, ...]) -> np.ndarray:

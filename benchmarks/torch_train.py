@@ -21,8 +21,9 @@ The torch implementations take channels_first tensors (torch's own layout),
 JAX and TensorFlow channels_last (theirs); layout changes are not timed.
 Before timing, every implementation's output and both gradients are checked
 against torch's autograd of the reference formulation. Absent frameworks are
-reported as absent. Medians of ``--repeat`` runs after warm-up, the implementations
-timed in turns (round-robin) so that a noisy machine slows them alike.
+reported as absent. Medians of ``--repeat`` samples after warm-up, a sample being
+about 10 ms of back-to-back calls of one implementation, the implementations
+sampled in turns so that a noisy machine slows them alike.
 """
 
 from __future__ import annotations
@@ -178,17 +179,32 @@ def _tensorflow(case: Case, x, w, g) -> Runner:
 BUILDERS = {"convt": _convt, "torch": _torch, "jax": _jax, "tensorflow": _tensorflow}
 
 
+# A sample is this many seconds of back-to-back calls of one implementation (at least one call).
+SAMPLE_SECONDS = 0.01
+
+
 def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int) -> dict[Any, float]:
-    """Median seconds of each call, timed in turns so that machine noise hits all alike."""
-    for call in calls.values():
+    """Median seconds per call of each implementation, its samples timed in turns.
+
+    A sample is a block of back-to-back calls (as a training loop makes them)
+    lasting about ``SAMPLE_SECONDS``; the implementations take turns sample by
+    sample, so that machine noise hits all alike. Single calls taken in turns
+    were measured to charge the second implementation for the caches and
+    allocator state the first one left (a steady 5% on sub-millisecond cases).
+    """
+    blocks = {}
+    for key, call in calls.items():
         call()
+        start = time.perf_counter()
         call()
+        blocks[key] = max(1, round(SAMPLE_SECONDS / (time.perf_counter() - start)))
     times: dict[Any, list[float]] = {key: [] for key in calls}
     for _ in range(repeat):
         for key, call in calls.items():
             start = time.perf_counter()
-            call()
-            times[key].append(time.perf_counter() - start)
+            for _ in range(blocks[key]):
+                call()
+            times[key].append((time.perf_counter() - start) / blocks[key])
     return {key: statistics.median(values) for key, values in times.items()}
 
 

@@ -134,14 +134,19 @@ def conv_transpose(
     channels_last = args.data_format == "channels_last"
     spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
     launch = _remembered(_launch, args, spatial)
-    x, kernel = inputs.to(work_dtype), kernel.to(work_dtype)
+    x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
     if x.numel() == 0 or 0 in launch.output_spatial:
         filters = kernel.shape[launch.rank]
         shape = (x.shape[0], *launch.output_spatial, filters) if channels_last else (
             x.shape[0], filters, *launch.output_spatial)
         return x.new_zeros(shape).to(out_dtype)
     out = _METHODS[launch.method](x, kernel, launch, channels_last)
-    return _keras_window(out, launch, channels_last).to(out_dtype)
+    return _as_dtype(_keras_window(out, launch), out_dtype)
+
+
+def _as_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``tensor.to(dtype)``, without the call when it is already so (a small layer's time)."""
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
 
 @dataclass(frozen=True)
@@ -158,9 +163,9 @@ class Launch:
     output_padding: tuple[int, ...]
     dilation: tuple[int, ...]
     keep: tuple[slice, ...] | None
-    """Per spatial axis, the part of the computed result in Keras's window; None: all."""
+    """Index of the computed result (all axes) that is in Keras's window; None: all of it."""
     zeros: tuple[int, ...] | None
-    """Per spatial axis, zeros appended on the right after that; None when there are none."""
+    """Pads (torch's order, last axis first) of zeros after that; None when there are none."""
 
 
 # From this stride on, a 1-D kernel that is a whole number of strides long is computed as
@@ -249,6 +254,9 @@ def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
         produced = [p.full_length for p in plans]
         start = [p.crop_left for p in plans]
     keep = tuple(slice(a, a + w.keep) for a, w in zip(start, windows))
+    zeros = [w.zeros for w in windows]
+    channels_last = args.data_format == "channels_last"
+    batch_and_channels = (slice(None),) * (1 if channels_last else 2)
     return Launch(
         rank=len(plans),
         method=method or "operator",
@@ -258,8 +266,10 @@ def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
         padding=tuple(w.padding for w in windows),
         output_padding=tuple(w.output_padding for w in windows),
         dilation=tuple(p.dilation for p in plans),
-        keep=None if [(k.start, k.stop) for k in keep] == [(0, n) for n in produced] else keep,
-        zeros=tuple(w.zeros for w in windows) if any(w.zeros for w in windows) else None,
+        keep=None if [(k.start, k.stop) for k in keep] == [(0, n) for n in produced]
+        else batch_and_channels + keep,
+        zeros=tuple([0, 0] * channels_last + [n for z in reversed(zeros) for n in (0, z)])
+        if any(zeros) else None,
     )
 
 
@@ -269,14 +279,12 @@ def _full_window(plan: AxisPlan) -> tuple[int, int]:
     return keep, plan.output_length - keep
 
 
-def _keras_window(out: torch.Tensor, launch: Launch, channels_last: bool) -> torch.Tensor:
+def _keras_window(out: torch.Tensor, launch: Launch) -> torch.Tensor:
     """The computed result cut to Keras's window (a view) and zero-extended where it ends."""
-    first = 1 if channels_last else 2
     if launch.keep is not None:
-        out = out[(slice(None),) * first + launch.keep]
+        out = out[launch.keep]
     if launch.zeros is not None:
-        trailing = [0, 0] if channels_last else []
-        out = F.pad(out, trailing + [n for z in reversed(launch.zeros) for n in (0, z)])
+        out = F.pad(out, launch.zeros)
     return out
 
 

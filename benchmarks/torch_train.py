@@ -1,7 +1,7 @@
 """Training-step benchmark: convt on torch against torch's own operator, JAX and TensorFlow.
 
 Run: ``python -m benchmarks.torch_train [--case NAME ...] [--impl NAME ...]
-[--mode train|forward ...] [--repeat N] [--json PATH] [--tiny]``.
+[--mode train|forward ...] [--repeat N] [--json PATH] [--markdown PATH] [--tiny]``.
 
 A *training step* is the forward pass plus the gradients for the input and the
 kernel, given a fixed random output cotangent; *forward* is the pass alone.
@@ -251,6 +251,27 @@ def _ratios(records: list[dict]) -> None:
             record["vs_torch"] = record["seconds"] / base
 
 
+def markdown_table(records: list[dict]) -> str:
+    """Per case, each implementation's median ms and its time over torch's, forward and train."""
+    impls = [i for i in IMPLS if any(r["impl"] == i for r in records)]
+    by_key = {(r["case"], r["impl"], r["mode"]): r for r in records}
+    columns = [(impl, mode) for mode in ("forward", "train") for impl in impls]
+    lines = ["| case | " + " | ".join(f"{impl} {mode}" for impl, mode in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for case in dict.fromkeys(r["case"] for r in records):
+        cells = []
+        for impl, mode in columns:
+            record = by_key.get((case, impl, mode))
+            if record is None or record["status"] != "ok":
+                cells.append(record["status"] if record else "")
+            elif impl == "torch":
+                cells.append(f"{record['seconds'] * 1e3:.2f} ms")
+            else:
+                cells.append(f"{record.get('vs_torch', float('nan')):.2f}x")
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def machine() -> dict:
     import torch
 
@@ -270,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
                         help="train and/or forward (default: both)")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement")
     parser.add_argument("--json", help="also write the records to this file")
+    parser.add_argument("--markdown", help="also write the table (torch in ms, others as "
+                        "their time over torch's) to this file")
     parser.add_argument("--tiny", action="store_true",
                         help="tiny float64 versions of the cases (a correctness run)")
     args = parser.parse_args(argv)
@@ -288,6 +311,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             continue
         print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['seconds'] * 1e3:>11.3f}"
               f"{r['gflops']:>9.2f}{r.get('vs_torch', float('nan')):>10.3f}")
+    if args.markdown:
+        with open(args.markdown, "w") as file:
+            file.write(markdown_table(records))
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"machine": machine(), "records": records}, file, indent=1)

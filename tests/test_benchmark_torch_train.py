@@ -14,14 +14,19 @@ from benchmarks import torch_train  # noqa: E402
 
 def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
     out = tmp_path / "records.json"
+    table = tmp_path / "table.md"
     records = torch_train.main(["--tiny", "--repeat", "1", "--impl", "convt", "--impl", "torch",
-                                "--json", str(out)])
+                                "--json", str(out), "--markdown", str(table)])
     assert {r["case"] for r in records} == set(torch_train.CASES)
     assert all(r["status"] == "ok" and r["seconds"] > 0 for r in records)
     assert {r["mode"] for r in records} == {"train", "forward"}
     saved = json.loads(out.read_text())
     assert saved["machine"]["torch"] and len(saved["records"]) == len(records)
     assert "vs torch" in capsys.readouterr().out
+    lines = table.read_text().splitlines()
+    assert lines[0] == ("| case | convt forward | torch forward | convt train | torch train |")
+    assert len(lines) == 2 + len(torch_train.CASES)
+    assert lines[2].startswith("| keras_doc | ") and lines[2].count("x |") == 2
 
 
 def test_absent_frameworks_are_reported(monkeypatch):

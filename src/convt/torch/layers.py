@@ -7,6 +7,13 @@ layers: :class:`convt.layers.conv_transpose_config.ConvTransposeConfig` and
 in_channels)``, ``bias`` ``(filters,)``) and compute with
 :mod:`convt.backends.torch`, so values equal Keras's on every device.
 
+Kernel memory. The kernel has Keras's shape and indexing, but is stored in the
+memory order the backend reads without a copy (torch's ``(in, filters,
+*kernel_size)`` for torch's operator; see
+:func:`convt.backends.torch.kernel_layout`): ``layer.kernel`` is then not
+C-contiguous (use ``reshape``, not ``view``), and neither a step nor its
+gradient relays it out. ``get_weights`` returns C-ordered arrays.
+
 Building. Like torch's ``Lazy*`` modules, a layer creates its parameters from
 the first input it sees (as uninitialized parameters until then, which follow
 ``.to(device, dtype)``); with ``input_shape=`` (or ``batch_input_shape=``) it

@@ -72,9 +72,14 @@ def torch_window(plan: AxisPlan) -> TorchWindow:
     return TorchWindow(padding, output_padding, keep, plan.output_length - keep)
 
 
+def _torch_order(rank: int) -> tuple[int, ...]:
+    """The Keras kernel's axes in torch's order ``(in, filters, *kernel_size)``."""
+    return (rank + 1, rank, *range(rank))
+
+
 def to_torch_kernel(kernel: torch.Tensor, rank: int) -> torch.Tensor:
     """Keras's ``(*kernel_size, filters, in)`` as torch's ``(in, filters, *kernel_size)``."""
-    return kernel.permute(rank + 1, rank, *range(rank))
+    return kernel.permute(_torch_order(rank))
 
 
 def from_torch_kernel(weight: torch.Tensor, rank: int) -> torch.Tensor:
@@ -225,7 +230,7 @@ def kernel_layout(args: ConvTransposeArgs) -> tuple[int, ...]:
     """
     if gemm_method(args) is not None:
         return tuple(range(args.rank + 2))
-    return (args.rank + 1, args.rank, *range(args.rank))
+    return _torch_order(args.rank)
 
 
 def laid_out(tensor: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:

@@ -143,6 +143,7 @@ def test_kernel_is_stored_as_the_backend_reads_it_through_training_and_loading(l
     assert lazy.kernel.stride() == strides
     np.testing.assert_array_equal(lazy.get_weights()[0], layer.get_weights()[0])
     assert layer.get_weights()[0].flags.c_contiguous
+    assert layer.double().kernel.stride() == strides
 
 
 def test_losses_are_differentiable_tensors():

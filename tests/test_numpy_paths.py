@@ -197,3 +197,33 @@ def test_scratch_beyond_the_kept_size_is_fresh(monkeypatch):
     monkeypatch.setattr(_threads, "SCRATCH_KEEP_BYTES", 16)
     first = _threads.scratch(0, (8,), np.dtype(np.float32))
     assert not np.shares_memory(first, _threads.scratch(0, (8,), np.dtype(np.float32)))
+
+
+@pytest.mark.parametrize(("batch", "rows", "row_bytes", "pieces", "budget"), [
+    (16, 7, 100, 2, 4200),   # 6 samples fit: 3 chunks of 6, 6, 4 become 4 of 4
+    (8, 32, 100, 2, 3200),   # one sample per chunk already
+    (5, 4, 10, 2, 10**6),    # small call: cut in two for the two workers
+    (1, 10, 100, 2, 300),    # rows: 4 chunks of 3, 3, 3, 1 become 4 of 2 or 3
+    (2, 9, 50, 3, 200),      # rows, three workers
+    (3, 2, 100, 1, 50),      # one row already beyond the budget
+])
+def test_chunks_cover_the_work_once_in_equal_shares(monkeypatch, batch, rows, row_bytes, pieces,
+                                                    budget):
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    chunks = list(numpy_backend._chunks(batch, rows, row_bytes, pieces))
+    covered = np.zeros((batch, rows), int)
+    for samples, row_slice in chunks:
+        covered[samples, row_slice] += 1
+    assert (covered == 1).all()
+    whole_samples = all(r == slice(0, rows) for _, r in chunks)
+    shares = [s.stop - s.start if whole_samples else r.stop - r.start for s, r in chunks]
+    assert max(shares) - min(shares) <= 1
+    assert len(chunks) % pieces == 0 or len(chunks) == batch * rows
+    assert all((s.stop - s.start) * (r.stop - r.start) * row_bytes <= max(budget, row_bytes)
+               for s, r in chunks)
+
+
+def test_chunks_of_the_dcgan_batch_are_four_of_four(monkeypatch):
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", 4200)
+    chunks = list(numpy_backend._chunks(16, 7, 100, 2))
+    assert [(s.start, s.stop) for s, _ in chunks] == [(0, 4), (4, 8), (8, 12), (12, 16)]

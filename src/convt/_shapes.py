@@ -34,6 +34,8 @@ _default_data_format = "channels_last"
 
 def is_integer(value: object) -> bool:
     """True for Python and NumPy integers, False for bools and everything else."""
+    if type(value) is int:  # the common case, without the slower abstract-class check
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 

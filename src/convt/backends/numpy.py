@@ -113,7 +113,7 @@ def conv_transpose(
     x = np.moveaxis(inputs, 1, -1) if channels_first else inputs
     x = np.ascontiguousarray(x, dtype=work_dtype)
     kernel = np.asarray(kernel, dtype=work_dtype)
-    plans = args.axis_plans(x.shape[1:-1])
+    plans = _axis_plans(args, x.shape[1:-1])
     filters = kernel.shape[-2]
     out = np.zeros((x.shape[0], *(p.output_length for p in plans), filters), dtype=work_dtype)
     if out.size and x.size:
@@ -124,6 +124,17 @@ def conv_transpose(
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _axis_plans(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> tuple[AxisPlan, ...]:
+    """``args.axis_plans``, cached: a layer called in a loop asks for the same plans again."""
+    return args.axis_plans(spatial)
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_groups(plans: tuple[AxisPlan, ...]) -> list[tuple[TapGroup, ...]]:
+    return [plan.tap_groups() for plan in plans]
 
 
 def choose_algorithm(
@@ -296,7 +307,7 @@ def _scatter(
     kernel_size = kernel.shape[:rank]
     filters, channels = kernel.shape[rank:]
     weights = kernel.reshape(-1, channels).T
-    groups = [plan.tap_groups() for plan in plans]
+    groups = _tap_groups(plans)
     canvas_row = plans[0].stride * math.prod(
         (n + axis_groups[-1].row) * plan.stride
         for n, axis_groups, plan in zip(x.shape[2:-1], groups[1:], plans[1:])

@@ -378,9 +378,24 @@ def _add_tap_planes(
     of whole rows (see :data:`PLANE_MAX_ADDS`).
     """
     rank = len(plans)
-    starts = (row_start,) + (0,) * (rank - 1)
+    for taps, target, source in _plane_places(plans, row_start, planes.shape[rank + 2:]):
+        for channel in range(planes.shape[rank]):
+            out[(slice(None), *target, channel)] += planes[(*taps, channel, slice(None), *source)]
+
+
+@functools.lru_cache(maxsize=256)
+def _plane_places(
+    plans: tuple[AxisPlan, ...], row_start: int, counts: tuple[int, ...]
+) -> tuple[tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]], ...]:
+    """(taps, output slices, input slices) of every tap that lands inside Keras's window.
+
+    For the input block that starts at row ``row_start`` and has ``counts``
+    elements per spatial axis. Cached: the slices are the same every call.
+    """
+    starts = (row_start,) + (0,) * (len(plans) - 1)
     reaches = [[plan.tap_reach(tap, start, count) for tap in range(plan.kernel_size)]
-               for plan, start, count in zip(plans, starts, planes.shape[rank + 2:])]
+               for plan, start, count in zip(plans, starts, counts)]
+    places = []
     for taps in itertools.product(*(range(p.kernel_size) for p in plans)):
         spans = [reaches[axis][tap] for axis, tap in enumerate(taps)]
         if any(first == stop for first, stop, _ in spans):
@@ -388,8 +403,8 @@ def _add_tap_planes(
         target = tuple(slice(output, output + (stop - first - 1) * plan.stride + 1, plan.stride)
                        for (first, stop, output), plan in zip(spans, plans))
         source = tuple(slice(first, stop) for first, stop, _ in spans)
-        for channel in range(planes.shape[rank]):
-            out[(slice(None), *target, channel)] += planes[(*taps, channel, slice(None), *source)]
+        places.append((taps, target, source))
+    return tuple(places)
 
 
 def _tap_columns(block: np.ndarray, weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> np.ndarray:

@@ -167,6 +167,34 @@ def test_without_blas_control_chunks_run_on_the_calling_thread(monkeypatch):
 
 
 @pytest.mark.skipif(_threads.openblas_controls() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_the_calling_thread_works_beside_the_pool(monkeypatch):
+    """Two tasks that wait for each other finish only if two threads run them at once."""
+    monkeypatch.setattr(_threads, "workers", lambda: 2)
+    meeting = threading.Barrier(2, timeout=10)
+    threads = []
+
+    def meet():
+        threads.append(threading.get_ident())
+        meeting.wait()
+
+    _threads.run([meet, meet])
+    assert threading.get_ident() in threads and len(set(threads)) == 2
+
+
+@pytest.mark.skipif(_threads.openblas_controls() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_every_task_runs_when_one_fails(monkeypatch):
+    monkeypatch.setattr(_threads, "workers", lambda: 2)
+    done = []
+
+    def fails():
+        raise ValueError("first task failed")
+
+    with pytest.raises(ValueError, match="first task failed"):
+        _threads.run([fails] + [lambda: done.append(1)] * 5)
+    assert done == [1] * 5
+
+
+@pytest.mark.skipif(_threads.openblas_controls() is None, reason="NumPy's BLAS is not OpenBLAS")
 def test_blas_thread_count_is_restored_even_after_an_error():
     get, _ = _threads.openblas_controls()
     before = get()

@@ -230,7 +230,7 @@ def test_scratch_beyond_the_kept_size_is_fresh(monkeypatch):
 @pytest.mark.parametrize(("batch", "rows", "row_bytes", "pieces", "budget"), [
     (16, 7, 100, 2, 4200),   # 6 samples fit: 3 chunks of 6, 6, 4 become 4 of 4
     (8, 32, 100, 2, 3200),   # one sample per chunk already
-    (5, 4, 10, 2, 10**6),    # small call: cut in two for the two workers
+    (5, 4, 10, 2, 10**6),    # small call: half of it per worker at most, 4 chunks of 1 or 2
     (1, 10, 100, 2, 300),    # rows: 4 chunks of 3, 3, 3, 1 become 4 of 2 or 3
     (2, 9, 50, 3, 200),      # rows, three workers
     (3, 2, 100, 1, 50),      # one row already beyond the budget

@@ -132,11 +132,15 @@ def run(tasks: Iterable[Callable[[], None]]) -> None:
     size = min(workers(), len(tasks))
     _enter_single_threaded(controls)
     try:
-        shared = _SharedTasks(tasks)
-        for _ in range(size - 1):
-            _pool(size - 1).submit(shared.work)
-        shared.work()
-        shared.wait()
+        if size <= 1:
+            for task in tasks:
+                task()
+        else:
+            shared = _SharedTasks(tasks)
+            for _ in range(size - 1):
+                _pool(size - 1).submit(shared.work)
+            shared.work()
+            shared.wait()
     finally:
         _leave_single_threaded(controls)
 
@@ -150,8 +154,6 @@ class _SharedTasks:
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._errors: list[BaseException] = []
-        if not tasks:
-            self._finished.set()
 
     def work(self) -> None:
         """Runs tasks until none is left to take (a thread that comes late finds none)."""

@@ -133,8 +133,9 @@ def _axis_plans(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> tuple[Axis
 
 
 @functools.lru_cache(maxsize=256)
-def _tap_groups(plans: tuple[AxisPlan, ...]) -> list[tuple[TapGroup, ...]]:
-    return [plan.tap_groups() for plan in plans]
+def _tap_groups(plans: tuple[AxisPlan, ...]) -> tuple[tuple[TapGroup, ...], ...]:
+    """Each axis's tap groups, cached (a tuple: the cached value is shared by every call)."""
+    return tuple(plan.tap_groups() for plan in plans)
 
 
 def choose_algorithm(
@@ -327,7 +328,7 @@ def _scatter(
 def _scatter_chunk(
     block: np.ndarray,
     weights: np.ndarray,
-    groups: list[tuple[TapGroup, ...]],
+    groups: tuple[tuple[TapGroup, ...], ...],
     plans: tuple[AxisPlan, ...],
     out: np.ndarray,
     row_start: int,
@@ -431,7 +432,7 @@ def _tap_columns(block: np.ndarray, weights: np.ndarray, plans: tuple[AxisPlan, 
 
 
 def _overlap_add(
-    interleaved: np.ndarray, groups: list[tuple[TapGroup, ...]], plans: tuple[AxisPlan, ...]
+    interleaved: np.ndarray, groups: tuple[tuple[TapGroup, ...], ...], plans: tuple[AxisPlan, ...]
 ) -> np.ndarray:
     """Sums the taps into a ``(batch, rows0, stride0, rows1, stride1, ..., C)`` canvas."""
     lengths = interleaved.shape[1:-1:2]

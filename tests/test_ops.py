@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import convt
 from convt import ops
 from convt.backends import numpy as numpy_backend
 from tests import reference
@@ -283,6 +285,25 @@ def test_argument_errors(kwargs, message):
 def test_shape_errors(x_shape, w_shape, message):
     with pytest.raises(ValueError, match=message):
         ops.conv_transpose(np.ones(x_shape), np.ones(w_shape))
+
+
+@pytest.mark.parametrize("strides", [2.0, True, (2.0,)])
+def test_a_remembered_plan_never_accepts_an_equal_non_int(strides):
+    x, w = np.ones((1, 3, 1)), np.ones((3, 1, 1))
+    ops.conv_transpose(x, w, strides=2 if strides is not True else 1)
+    with pytest.raises(ValueError, match=re.escape(f"Received: strides={strides!r}")):
+        ops.conv_transpose(x, w, strides=strides)
+
+
+def test_a_remembered_plan_follows_the_default_data_format():
+    x, w = np.ones((1, 3, 2)), np.ones((3, 1, 2))
+    assert ops.conv_transpose(x, w).shape == (1, 5, 1)
+    convt.set_image_data_format("channels_first")
+    try:
+        with pytest.raises(ValueError, match="data_format='channels_first'"):
+            ops.conv_transpose(x, w)
+    finally:
+        convt.set_image_data_format("channels_last")
 
 
 def test_channels_first_channel_check():

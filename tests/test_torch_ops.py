@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+import convt  # noqa: E402
 from convt import ops  # noqa: E402
 from convt._shapes import plan_conv_transpose  # noqa: E402
 from convt.backends.torch import gemm_method  # noqa: E402
@@ -148,6 +149,19 @@ def test_errors_are_the_numpy_paths():
         ops.conv_transpose(torch.ones(1, 3, 1), torch.ones(3, 1, 1), padding="full")
     with pytest.raises(TypeError, match="real-valued"):
         ops.conv_transpose(torch.ones(1, 3, 1, dtype=torch.complex64), torch.ones(3, 1, 1))
+
+
+def test_remembered_plans_check_types_and_follow_the_default_data_format():
+    x, w = torch.ones(1, 3, 2), torch.ones(3, 1, 2)
+    assert tuple(ops.conv_transpose(x, w, strides=2).shape) == (1, 7, 1)
+    with pytest.raises(ValueError, match="Received: strides=2.0"):
+        ops.conv_transpose(x, w, strides=2.0)
+    convt.set_image_data_format("channels_first")
+    try:
+        with pytest.raises(ValueError, match="data_format='channels_first'"):
+            ops.conv_transpose(x, w, strides=2)
+    finally:
+        convt.set_image_data_format("channels_last")
 
 
 @pytest.mark.parametrize("shape", [(0, 4, 3), (2, 0, 3)])

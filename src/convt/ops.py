@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from convt._shapes import conv_transpose_output_shape, plan_conv_transpose
+from convt._shapes import conv_transpose_output_shape, remembered_plan
 from convt.backends import numpy as numpy_backend
 
 __all__ = ["conv_transpose", "conv_transpose_output_shape"]
@@ -72,7 +72,7 @@ def conv_transpose(
         inputs, kernel = backend.as_tensors(inputs, kernel)
         plan = backend.plan
     else:
-        backend, plan = numpy_backend, plan_conv_transpose
+        backend, plan = numpy_backend, remembered_plan
         inputs, kernel = np.asarray(inputs), np.asarray(kernel)
     args, _ = plan(
         tuple(inputs.shape),

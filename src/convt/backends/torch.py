@@ -35,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from convt._shapes import AxisPlan, ConvTransposeArgs, plan_conv_transpose
+from convt._shapes import AxisPlan, ConvTransposeArgs, plan_conv_transpose, remembered_plan
 
 _FUNCTIONS = {
     1: F.conv_transpose1d,
@@ -138,7 +138,7 @@ def conv_transpose(
     work_dtype, out_dtype = compute_dtypes(inputs, kernel)
     channels_last = args.data_format == "channels_last"
     spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
-    launch = _remembered(_launch, args, spatial)
+    launch = _remembered(_launch_memory, _launch, args, spatial)
     x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
     if x.numel() == 0 or 0 in launch.output_spatial:
         filters = kernel.shape[launch.rank]
@@ -367,27 +367,24 @@ def _rows(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
 _METHODS = {"operator": _operator, "tiles": _tiles, "rows": _rows}
 
 
-_MEMORY = {_launch: functools.lru_cache(maxsize=1024)(_launch),
-           plan_conv_transpose: functools.lru_cache(maxsize=1024)(plan_conv_transpose)}
+_launch_memory = functools.lru_cache(maxsize=1024)(_launch)
 
 
-def _remembered(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``function(*args, **kwargs)``, remembered when the arguments are hashable.
+def _remembered(
+    remembered: Callable[..., Any], direct: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """``remembered(*args, **kwargs)``; ``direct(...)`` while ``torch.compile`` traces.
 
-    A training loop asks the same shape questions every step; the answers are
-    pure functions of plain values. Under ``torch.compile`` the function is
-    traced directly (once, at compile time), as Dynamo does not trace caches.
+    A training loop asks the same shape questions every step, so their
+    answers are cached; Dynamo does not trace caches, so under compilation
+    the question is answered directly (once, at compile time).
     """
-    if torch.compiler.is_compiling():
-        return function(*args, **kwargs)
-    try:
-        return _MEMORY[function](*args, **kwargs)
-    except TypeError:  # unhashable arguments (lists): compute without remembering
-        return function(*args, **kwargs)
+    function = direct if torch.compiler.is_compiling() else remembered
+    return function(*args, **kwargs)
 
 
 def plan(
     input_shape: tuple[int, ...], kernel_shape: tuple[int, ...], **kwargs: Any
 ) -> tuple[ConvTransposeArgs, tuple[int | None, ...]]:
-    """:func:`convt._shapes.plan_conv_transpose`, remembered when the arguments are hashable."""
-    return _remembered(plan_conv_transpose, input_shape, kernel_shape, **kwargs)
+    """:func:`convt._shapes.remembered_plan`, planned directly under ``torch.compile``."""
+    return _remembered(remembered_plan, plan_conv_transpose, input_shape, kernel_shape, **kwargs)

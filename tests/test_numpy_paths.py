@@ -11,8 +11,10 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from convt._shapes import plan_conv_transpose
+from convt._shapes import axis_plan, plan_conv_transpose
 from convt.backends import _threads
 from convt.backends import numpy as numpy_backend
 from tests import reference
@@ -63,11 +65,15 @@ def _arrays(geometry, batch=2, channels=3, filters=2, data_format="channels_last
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("filters", [2, numpy_backend.PLANAR_MAX_FILTERS + 1])
 @pytest.mark.parametrize("plane_max_adds", [0, 10**6])
+@pytest.mark.parametrize("phase_max_segments", [0, 10**6])
 def test_algorithm_matches_reference(monkeypatch, algorithm, name, data_format, filters,
-                                     plane_max_adds):
+                                     plane_max_adds, phase_max_segments):
     """Few filters and more filters (overlap-add lays its GEMM out differently), with the
-    taps summed on a canvas and added plane by plane into the output."""
+    taps summed on a canvas and added plane by plane into the output; phases in whole
+    axes (columns gathered with zeros) and in exact blocks (one strided view)."""
     monkeypatch.setattr(numpy_backend, "PLANE_MAX_ADDS", plane_max_adds)
+    monkeypatch.setattr(numpy_backend, "PHASE_MAX_SEGMENTS", phase_max_segments)
+    numpy_backend._phase_blocks.cache_clear()
     geometry = GEOMETRIES[name]
     x, w = _arrays(geometry, filters=filters, data_format=data_format)
     _run(x, w, geometry, algorithm, data_format)
@@ -77,13 +83,49 @@ def test_algorithm_matches_reference(monkeypatch, algorithm, name, data_format, 
 @pytest.mark.parametrize("name", sorted(GEOMETRIES))
 @pytest.mark.parametrize("budget", [1, 200, 2000])
 @pytest.mark.parametrize("plane_max_adds", [0, 10**6])
+@pytest.mark.parametrize("phase_max_segments", [0, 10**6])
 def test_chunked_algorithm_matches_reference(monkeypatch, algorithm, name, budget,
-                                             plane_max_adds):
+                                             plane_max_adds, phase_max_segments):
     """Budgets that force one row, a few rows, or a few samples per chunk."""
     monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
     monkeypatch.setattr(numpy_backend, "PLANE_MAX_ADDS", plane_max_adds)
+    monkeypatch.setattr(numpy_backend, "PHASE_MAX_SEGMENTS", phase_max_segments)
+    numpy_backend._phase_blocks.cache_clear()
     geometry = GEOMETRIES[name]
     x, w = _arrays(geometry, batch=3, seed=1)
+    _run(x, w, geometry, algorithm)
+
+
+@pytest.mark.parametrize(
+    "phase_max_segments,windows,gathers",
+    [(numpy_backend.PHASE_MAX_SEGMENTS, True, True), (10**6, True, False)],
+)
+def test_phases_gather_exact_blocks_as_views_and_the_rest_with_zeros(
+    monkeypatch, phase_max_segments, windows, gathers
+):
+    """Over the geometries, which column builders the phases use at each segment limit.
+
+    Exact blocks read only inputs that exist, so with no limit nothing is zero-filled.
+    """
+    monkeypatch.setattr(numpy_backend, "PHASE_MAX_SEGMENTS", phase_max_segments)
+    numpy_backend._phase_blocks.cache_clear()
+    used = {"_windows": False, "_gather": False}
+    for name in used:
+        original = getattr(numpy_backend, name)
+        monkeypatch.setattr(numpy_backend, name, lambda *a, _f=original, _n=name: (
+            used.__setitem__(_n, True), _f(*a))[1])
+    for geometry in GEOMETRIES.values():
+        _run(*_arrays(geometry), geometry, "phases")
+    numpy_backend._phase_blocks.cache_clear()
+    assert used == {"_windows": windows, "_gather": gathers}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_read_only_arrays(algorithm):
+    """The phases read the input through a view of its buffer; a read-only input is fine."""
+    geometry = GEOMETRIES["2d_stride1_same"]
+    x, w = _arrays(geometry)
+    x.flags.writeable = w.flags.writeable = False
     _run(x, w, geometry, algorithm)
 
 
@@ -142,6 +184,25 @@ def test_correlation_padding_restates_keras_padding(name):
         assert (spatial[axis] - 1) * s + 1 + left + right - effective + 1 == reference.keras_length(
             spatial[axis], k, s, padding, op, d)
         assert effective - 1 - left == reference.keras_crop_left(k, s, padding, op, d)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 9), k=st.integers(1, 7), s=st.integers(1, 4), d=st.integers(1, 3),
+       padding=st.sampled_from(["valid", "same"]), op=st.none() | st.integers(0, 5))
+def test_phase_segments_are_exactly_the_taps_with_an_input(n, k, s, d, padding, op):
+    """Every phase output lies in the segment listing exactly the taps that reach it from an
+    existing input (counted by brute force from the reference's crop), or in none if none do."""
+    plan = axis_plan(n, k, s, padding, op, d)
+    crop = reference.keras_crop_left(k, s, padding, op, d)
+    length = reference.keras_length(n, k, s, padding, op, d)
+    for phase in range(s):
+        segments = plan.phase_segments(phase)
+        assert all(a < b <= c for (a, b, _), (c, _, _) in zip(segments, segments[1:]))
+        for m, output in enumerate(range(phase, length, s)):
+            reaching = sorted(j for j in range(k) for i in range(n)
+                              if i * s + j * d - crop == output)
+            inside = [taps for a, b, taps in segments if a <= m < b]
+            assert [[j for j, _ in taps] for taps in inside] == ([reaching] if reaching else [])
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -17,6 +17,7 @@ zeros (``crop_right < 0``).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -202,6 +203,37 @@ class AxisPlan:
             for tap in range(self.kernel_size)
             if (reach - tap * self.dilation) % self.stride == 0
         )
+
+    def phase_segments(
+        self, phase: int
+    ) -> tuple[tuple[int, int, tuple[tuple[int, int], ...]], ...]:
+        """The phase's outputs cut where the set of taps with an existing input changes.
+
+        Returns ``(first, stop, taps)``: outputs ``m = first .. stop - 1`` of
+        the phase (``o = m * stride + phase``) receive exactly the ``taps``
+        (``(tap, offset)`` pairs of :meth:`phase_taps`), each from an input
+        ``m + offset`` that exists. Segments that receive no tap are left out,
+        so nothing that ``"same"`` crops or that falls outside the input is
+        ever computed.
+
+        Example:
+            >>> plan = axis_plan(4, 3, 1, "same", None, 1)  # a 3-tap stride-1 "same" axis
+            >>> plan.phase_segments(0)
+            ((0, 1, ((0, 1), (1, 0))), (1, 3, ((0, 1), (1, 0), (2, -1))), (3, 4, ((1, 0), (2, -1))))
+        """
+        taps, length = self.phase_taps(phase), self.phase_length(phase)
+        cuts = {0, length}
+        for _, offset in taps:
+            cuts |= {min(max(-offset, 0), length), min(max(self.input_length - offset, 0), length)}
+        segments = []
+        for first, stop in itertools.pairwise(sorted(cuts)):
+            present = tuple(
+                (tap, offset) for tap, offset in taps
+                if first + offset >= 0 and stop + offset <= self.input_length
+            )
+            if present:
+                segments.append((first, stop, present))
+        return tuple(segments)
 
     def tap_groups(self) -> tuple[TapGroup, ...]:
         """The taps cut by stride-long rows of the full scatter.

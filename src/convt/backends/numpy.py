@@ -6,10 +6,12 @@ under :data:`MEMORY_BUDGET` bytes whatever the input size:
 
 ``"phases"`` (sub-pixel): output indices ``o`` with the same ``o % stride``
 per axis form a phase, and each phase is a stride-1 correlation of the input
-with a subset of the taps. Per phase and chunk, the input windows are gathered
-into ``(pixels, taps * C_in)`` columns and one GEMM with the phase's weights
-writes every output element of the phase once, straight into its strided
-place. Its scratch grows with ``C_in``.
+with a subset of the taps. A phase is cut into blocks that receive the same
+taps everywhere; per block and chunk, the input windows are copied into
+``(pixels, taps * C_in)`` columns and one GEMM with the block's weights writes
+every output element of the block once, straight into its strided place, so
+products with a missing input (what ``"same"`` crops) are not computed. Its
+scratch grows with ``C_in``.
 
 ``"scatter"`` (overlap-add): one GEMM turns every input pixel into its
 contributions for all taps (``(pixels, C_in) @ (C_in, taps * C_out)``); the
@@ -36,6 +38,10 @@ from convt._shapes import AxisPlan, ConvTransposeArgs, TapGroup
 from convt.backends import _threads
 
 Task = Callable[[], None]
+Taps = tuple[tuple[int, int], ...]
+"""``(tap, offset)`` pairs of one axis (see :meth:`AxisPlan.phase_taps`)."""
+Block = tuple[tuple[int, int, Taps], ...]
+"""One ``(first, stop, taps)`` segment per axis (see :meth:`AxisPlan.phase_segments`)."""
 
 MEMORY_BUDGET = 4 * 2**20
 """Upper bound, in bytes, on the scratch buffers of one chunk.
@@ -59,6 +65,17 @@ PLANE_MAX_ADDS = 64
 One strided add per tap and filter beats a canvas whose inner loop is a few
 filters long (one-filter 5x5 DCGAN output: 0.78 -> 0.50 ms), but not when a long
 kernel would make it thousands of calls (iSTFT-like, 1024 taps: 3.6 -> 12.5 ms).
+"""
+
+PHASE_MAX_SEGMENTS = 3
+"""An axis of a phase is cut where its taps change only into at most this many segments.
+
+An interior and one edge on each side (a ``"same"`` border of one row) gives
+exact blocks whose columns are one strided copy (3x3 stride-1 "same":
+4.5 -> 4.0 ms). A wider ragged edge (dilation, long kernels) would give many
+small blocks, which cost more calls than the products they skip (dilated
+3x3: 1.06 ms whole, 1.45 in its five segments per axis), so such an axis
+stays whole and its columns are gathered tap by tap with zeros.
 """
 
 SCATTER_MAX_SMALL_MACS = 2**24
@@ -206,68 +223,118 @@ def _even_slices(length: int, count: int) -> list[slice]:
 def _phases(
     x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
 ) -> Iterator[Task]:
-    """Sub-pixel algorithm: one gather and one GEMM per phase and chunk."""
+    """Sub-pixel algorithm: per phase and block, one gather and one GEMM per chunk.
+
+    A block is a box of one phase's outputs that all receive the same taps
+    (:meth:`AxisPlan.phase_segments`), so no product with a missing input is
+    computed and the block's columns are one strided view of the input.
+    """
     filters = out.shape[-1]
-    for phase, taps, lengths in _phase_geometry(plans):
-        weights = _phase_weights(kernel, taps)
-        target = out[(slice(None), *(slice(r, None, p.stride) for r, p in zip(phase, plans)))]
-        row_bytes = math.prod(lengths[1:]) * (weights.shape[0] + filters) * x.itemsize
-        for batches, rows in _chunks(x.shape[0], lengths[0], row_bytes, pieces):
-            yield functools.partial(
-                _phase_chunk, x[batches], rows, lengths, taps, weights, target[batches, rows]
-            )
+    for phase, blocks in _phase_blocks(plans):
+        phase_out = out[(slice(None), *(slice(r, None, p.stride) for r, p in zip(phase, plans)))]
+        phase_taps = [p.phase_taps(r) for p, r in zip(plans, phase)]
+        phase_weights = _phase_weights(kernel, phase_taps)
+        for block in blocks:
+            weights = _block_weights(phase_weights, phase_taps, block)
+            lengths = [stop - first for first, stop, _ in block]
+            target = phase_out[(slice(None), *(slice(first, stop) for first, stop, _ in block))]
+            row_bytes = math.prod(lengths[1:]) * (weights.shape[0] + filters) * x.itemsize
+            macs = x.shape[0] * math.prod(lengths) * weights.size
+            block_pieces = pieces if macs * pieces >= PARALLEL_MIN_MACS else 1
+            for batches, rows in _chunks(x.shape[0], lengths[0], row_bytes, block_pieces):
+                yield functools.partial(
+                    _phase_chunk, x[batches], block, rows, weights, target[batches, rows]
+                )
 
 
 def _phase_chunk(
     x: np.ndarray,
+    block: Block,
     rows: slice,
-    lengths: list[int],
-    taps: list[tuple[tuple[int, int], ...]],
     weights: np.ndarray,
     target: np.ndarray,
 ) -> None:
-    """Gathers one chunk's columns and writes its GEMM into the phase's output."""
-    columns = _gather(x, rows, lengths, taps)
+    """Gathers one chunk's columns and writes its GEMM into the block's outputs."""
+    if _reads_only_inputs(x, block, rows):
+        windows = _windows(x, block, rows)
+        columns = _threads.scratch(0, windows.shape, x.dtype)
+        np.copyto(columns, windows)
+    else:
+        columns = _gather(x, block, rows)
     _matmul_into(columns.reshape(-1, weights.shape[0]), weights, target)
 
 
 @functools.lru_cache(maxsize=256)
-def _phase_geometry(
+def _phase_blocks(
     plans: tuple[AxisPlan, ...],
-) -> tuple[tuple[tuple[int, ...], list[tuple[tuple[int, int], ...]], list[int]], ...]:
-    """(phase, taps per axis, lengths per axis) of every phase that receives a tap.
+) -> tuple[tuple[tuple[int, ...], tuple[Block, ...]], ...]:
+    """(phase, blocks) of every phase; a block has one ``(first, stop, taps)`` per axis.
 
     Cached: repeated calls on one geometry (a layer in a loop) skip this arithmetic.
     """
-    geometry = []
+    phases = []
     for phase in itertools.product(*(range(p.stride) for p in plans)):
-        taps = [plan.phase_taps(r) for plan, r in zip(plans, phase)]
-        lengths = [plan.phase_length(r) for plan, r in zip(plans, phase)]
-        if all(taps) and all(lengths):
-            geometry.append((phase, taps, lengths))
-    return tuple(geometry)
+        segments = [_axis_segments(p, r) for p, r in zip(plans, phase)]
+        phases.append((phase, tuple(itertools.product(*segments))))
+    return tuple(phases)
 
 
-def _phase_weights(kernel: np.ndarray, taps: list[tuple[tuple[int, int], ...]]) -> np.ndarray:
-    """The phase's kernel as a ``(phase taps * C_in, C_out)`` matrix."""
-    rank = len(taps)
+def _axis_segments(plan: AxisPlan, phase: int) -> tuple[tuple[int, int, Taps], ...]:
+    """The phase's segments on one axis, or the whole axis when they are too many."""
+    segments = plan.phase_segments(phase)
+    if len(segments) <= PHASE_MAX_SEGMENTS or not segments:
+        return segments
+    return ((0, plan.phase_length(phase), plan.phase_taps(phase)),)
+
+
+def _phase_weights(kernel: np.ndarray, taps: list[Taps]) -> np.ndarray:
+    """The phase's kernel as a ``(*taps per axis, C_in, C_out)`` array."""
     picked = kernel[np.ix_(*([j for j, _ in axis_taps] for axis_taps in taps))]
-    return np.ascontiguousarray(picked.swapaxes(-1, -2)).reshape(-1, kernel.shape[rank])
+    return np.ascontiguousarray(picked.swapaxes(-1, -2))
 
 
-def _gather(
-    x: np.ndarray, rows: slice, lengths: list[int], taps: list[tuple[tuple[int, int], ...]]
-) -> np.ndarray:
-    """Input windows of a phase as ``(batch, *phase lengths, taps, C_in)`` columns.
+def _block_weights(phase_weights: np.ndarray, phase_taps: list[Taps], block: Block) -> np.ndarray:
+    """The block's part of the phase's kernel as a ``(taps * C_in, C_out)`` matrix.
 
-    Column ``t`` of phase element ``m`` holds input ``m + offset`` of tap
-    ``t`` (zeros where that input does not exist); ``rows`` cuts the first axis.
+    A block's taps are consecutive among its phase's (offsets are monotonic
+    in the tap), so its part is one slice per axis.
     """
-    counts = [rows.stop - rows.start, *lengths[1:]]
-    starts = [rows.start] + [0] * (len(lengths) - 1)
-    n_taps = math.prod(len(axis_taps) for axis_taps in taps)
+    first_taps = [axis_taps.index(taps[0]) for axis_taps, (_, _, taps) in zip(phase_taps, block)]
+    part = phase_weights[tuple(
+        slice(first, first + len(taps)) for first, (_, _, taps) in zip(first_taps, block)
+    )]
+    return part.reshape(-1, phase_weights.shape[-1])
+
+
+def _chunk_box(block: Block, rows: slice) -> tuple[list[int], list[int]]:
+    """(first output, count) per axis of the block's chunk; ``rows`` cuts the first axis."""
+    starts = [first for first, _, _ in block]
+    starts[0] += rows.start
+    counts = [rows.stop - rows.start] + [stop - first for first, stop, _ in block[1:]]
+    return starts, counts
+
+
+def _reads_only_inputs(x: np.ndarray, block: Block, rows: slice) -> bool:
+    """True when every window of the chunk lies inside the input (a whole axis may reach out).
+
+    Offsets fall as the taps rise, so the first tap reaches furthest right.
+    """
+    starts, counts = _chunk_box(block, rows)
+    return all(
+        start + taps[-1][1] >= 0 and start + count + taps[0][1] <= length
+        for start, count, (_, _, taps), length in zip(starts, counts, block, x.shape[1:-1])
+    )
+
+
+def _gather(x: np.ndarray, block: Block, rows: slice) -> np.ndarray:
+    """The block's input windows as ``(batch, *lengths, taps, C_in)`` columns, zeros where missing.
+
+    Column ``t`` of element ``m`` holds input ``m + offset`` of tap ``t``.
+    """
+    starts, counts = _chunk_box(block, rows)
+    n_taps = math.prod(len(taps) for _, _, taps in block)
     columns = _threads.scratch(0, (x.shape[0], *counts, n_taps, x.shape[-1]), x.dtype)
-    for slot, combination in enumerate(itertools.product(*taps)):
+    for slot, combination in enumerate(itertools.product(*(taps for _, _, taps in block))):
         column = columns[..., slot, :]
         sources = []
         for axis, ((_, offset), start, count) in enumerate(zip(combination, starts, counts)):
@@ -289,6 +356,32 @@ def _zero_outside(column: np.ndarray, axis: int, first: int, stop: int, count: i
         column[(*before, slice(0, first))] = 0
     if stop < count:
         column[(*before, slice(stop, None))] = 0
+
+
+def _windows(x: np.ndarray, block: Block, rows: slice) -> np.ndarray:
+    """The block's input windows, a ``(batch, *lengths, *taps per axis, C_in)`` view of ``x``.
+
+    Output ``m`` of an axis reads input ``m + offset`` for each of its taps;
+    a block's taps are consecutive taps of its phase, so their offsets step
+    evenly (down by ``dilation / gcd(stride, dilation)``) and one strided view
+    holds every window. The caller has checked that every input it reaches
+    exists (:func:`_reads_only_inputs`); NumPy also checks the view against
+    ``x``'s buffer, which is contiguous.
+    """
+    starts, counts = _chunk_box(block, rows)
+    corner = [start + taps[0][1] for start, (_, _, taps) in zip(starts, block)]
+    steps = [taps[1][1] - taps[0][1] if len(taps) > 1 else 0 for _, _, taps in block]
+    spatial_strides = x.strides[1:-1]
+    windows = np.ndarray(
+        (x.shape[0], *counts, *(len(taps) for _, _, taps in block), x.shape[-1]),
+        x.dtype,
+        buffer=x,
+        offset=sum(index * stride for index, stride in zip(corner, spatial_strides)),
+        strides=(x.strides[0], *spatial_strides,
+                 *(step * stride for step, stride in zip(steps, spatial_strides)), x.strides[-1]),
+    )
+    windows.flags.writeable = False
+    return windows
 
 
 def _matmul_into(columns: np.ndarray, weights: np.ndarray, target: np.ndarray) -> None:

@@ -153,11 +153,8 @@ def test_float32_keeps_float32(algorithm):
     "batch,channels,filters,kernel,strides,expected",
     [
         (64, 64, 64, (3, 3), (2, 2), "phases"),
-        (64, 96, 32, (3, 3), (1, 1), "scatter"),
-        (64, 95, 32, (3, 3), (1, 1), "phases"),
-        (64, 64, 32, (3, 3), (1, 1), "phases"),
-        (1, 64, 32, (3, 3), (1, 1), "scatter"),
-        (1, 63, 32, (3, 3), (1, 1), "phases"),
+        (64, 64, 32, (3, 3), (1, 1), "scatter"),
+        (64, 64, 33, (3, 3), (1, 1), "phases"),
         (64, 64, 1, (5, 5), (2, 2), "scatter"),
         (64, 64, 64, (2, 2), (2, 2), "scatter"),
         (64, 64, 64, (2, 2), (2, 1), "phases"),
@@ -165,7 +162,7 @@ def test_float32_keeps_float32(algorithm):
     ],
 )
 def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected):
-    """Tiling, a channel ratio of 3 (2 on few pixels) and a small call pick overlap-add."""
+    """Tiling, a channel ratio of 2 and a small call pick overlap-add; the rest phases."""
     args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
                                   strides=strides, padding="same")
     plans = args.axis_plans((32, 32))

@@ -50,21 +50,8 @@ Small on purpose: a chunk's columns are still in the CPU cache when the GEMM
 reads them (measured: 1-4 MiB chunks beat 32 MiB ones by up to 1.5x).
 """
 
-SCATTER_CHANNEL_RATIO = 3
+SCATTER_CHANNEL_RATIO = 2
 """Overlap-add is chosen when ``in_channels >= SCATTER_CHANNEL_RATIO * filters``."""
-
-SCATTER_FEW_PIXELS_RATIO = 2
-"""The ratio that chooses overlap-add on fewer than :data:`PHASE_MIN_PIXELS` input pixels.
-
-The input pixels (batch included) are about the rows of each phase's GEMM.
-With few rows that GEMM packs its large weight matrix for little work (7x7
-DCGAN: phases 1.1-1.3x slower than overlap-add, 1-D MelGAN with 200 rows 2x);
-with more, phases won at ``C_in = 2 C_out`` (U-Net 32x32: 0.94x, V-Net 16^3:
-0.92-1.02x, 64x64 stride 1: 0.88x).
-"""
-
-PHASE_MIN_PIXELS = 2048
-"""See :data:`SCATTER_FEW_PIXELS_RATIO`."""
 
 PARALLEL_MIN_MACS = 2**23
 """Calls with at least this many multiply-adds are cut into one chunk per worker thread."""
@@ -174,14 +161,12 @@ def choose_algorithm(
     """The faster algorithm for this geometry (the rule of docs/architecture.md).
 
     Overlap-add when the taps tile the output (``kernel == stride``), when
-    the outputs have at most a third of the inputs' channels (at most half,
-    on few pixels), or when the call is small; sub-pixel phases otherwise.
+    the outputs have at most half the inputs' channels, or when the call is
+    small; sub-pixel phases otherwise.
     """
-    pixels = batch * math.prod(p.input_length for p in plans)
-    ratio = SCATTER_FEW_PIXELS_RATIO if pixels < PHASE_MIN_PIXELS else SCATTER_CHANNEL_RATIO
     if (
         _taps_tile_output(plans)
-        or channels >= ratio * filters
+        or channels >= SCATTER_CHANNEL_RATIO * filters
         or multiply_adds(plans, channels, filters, batch) <= SCATTER_MAX_SMALL_MACS
     ):
         return "scatter"

@@ -268,14 +268,15 @@ def _phase_chunk(
 def _phase_blocks(
     plans: tuple[AxisPlan, ...],
 ) -> tuple[tuple[tuple[int, ...], tuple[Block, ...]], ...]:
-    """(phase, blocks) of every phase; a block has one ``(first, stop, taps)`` per axis.
+    """(phase, blocks) of every phase that a tap reaches; a block has one segment per axis.
 
     Cached: repeated calls on one geometry (a layer in a loop) skip this arithmetic.
     """
     phases = []
     for phase in itertools.product(*(range(p.stride) for p in plans)):
-        segments = [_axis_segments(p, r) for p, r in zip(plans, phase)]
-        phases.append((phase, tuple(itertools.product(*segments))))
+        blocks = tuple(itertools.product(*(_axis_segments(p, r) for p, r in zip(plans, phase))))
+        if blocks:  # a phase that no tap reaches stays zero
+            phases.append((phase, blocks))
     return tuple(phases)
 
 

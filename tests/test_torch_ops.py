@@ -12,7 +12,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 import convt  # noqa: E402
 from convt import ops  # noqa: E402
-from convt._shapes import plan_conv_transpose  # noqa: E402
+from convt._shapes import ConvTransposeArgs, plan_conv_transpose  # noqa: E402
+from convt.backends import torch as torch_backend  # noqa: E402
 from convt.backends.torch import gemm_method  # noqa: E402
 from tests.reference import conv_transpose_loops  # noqa: E402
 
@@ -98,6 +99,53 @@ def test_grid_covers_the_gemm_methods(method, cases):
         x, w = _arrays(case[0], case[1], "channels_first")
         args, _ = plan_conv_transpose(x.shape, w.shape, **_kwargs(case, "channels_first"))
         assert gemm_method(args) == method, case
+
+
+# The 2-D and 3-D cases with a stride > 1 that torch's operator computes on channels_first
+# inputs: the domain of the channels_last memory rule.
+STRIDED_OPERATOR = [c for c in GRID if len(c[0]) > 1 and np.max(c[2]) > 1 and gemm_method(
+    plan_conv_transpose((1, 1, *c[0]), (*np.broadcast_to(c[1], len(c[0])), 1, 1),
+                        **_kwargs(c, "channels_first"))[0]) is None]
+
+
+@pytest.mark.parametrize("case", STRIDED_OPERATOR, ids=str)
+def test_channels_first_inputs_in_channels_last_memory(case, monkeypatch):
+    """With the size limits at zero every strided case runs channels_last: same values, grads."""
+    monkeypatch.setattr(torch_backend, "CHANNELS_LAST_MIN_PIXELS", 0)
+    monkeypatch.setattr(torch_backend, "CHANNELS_LAST_MIN_FILTERS", 0)
+    seen = []  # the memory layout each call of torch's operator received
+    rank = len(case[0])
+    operator = torch_backend._FUNCTIONS[rank]
+
+    def spy(a, *rest, **kw):
+        seen.append(a.stride(1) == 1)
+        return operator(a, *rest, **kw)
+
+    monkeypatch.setitem(torch_backend._FUNCTIONS, rank, spy)
+    x, w = _arrays(case[0], case[1], "channels_first", channels=2, filters=2)
+    kwargs = _kwargs(case, "channels_first")
+    got = ops.conv_transpose(torch.from_numpy(x), torch.from_numpy(w), **kwargs)
+    assert seen == [True]  # channels innermost: the channels_last memory format ran
+    np.testing.assert_allclose(got.numpy(), ops.conv_transpose(x, w, **kwargs), atol=1e-10)
+    tx, tw = torch.tensor(x[:1], requires_grad=True), torch.tensor(w, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: ops.conv_transpose(a, b, **kwargs), (tx, tw))
+
+
+@pytest.mark.parametrize("shape, strides, filters, device, expected", [
+    ((1, 8, 128, 128), 2, 16, "cpu", True),
+    ((1, 8, 32, 32, 16), (1, 2, 1), 16, "cpu", True),
+    ((1, 8, 128, 127), 2, 16, "cpu", False),  # fewer pixels than the limit
+    ((1, 8, 128, 128), 2, 15, "cpu", False),  # few filters: channels_first was faster
+    ((1, 8, 128, 128), 1, 64, "cpu", False),  # stride 1: channels_first was faster
+    ((1, 8, 16384), 2, 64, "cpu", False),  # 1-D has no channels_last format
+    ((1, 8, 128, 128), 2, 64, "meta", False),  # measured for oneDNN only
+])
+def test_which_inputs_run_channels_last(shape, strides, filters, device, expected):
+    rank = len(shape) - 2
+    args = ConvTransposeArgs.normalize(rank, 3, strides=strides, data_format="channels_first")
+    launch = torch_backend._launch(args, shape[2:])
+    x = torch.empty(shape, device=device)
+    assert torch_backend.runs_channels_last(x, launch, filters) is expected
 
 
 @settings(max_examples=60, deadline=None)

@@ -296,8 +296,9 @@ def _keras_window(out: torch.Tensor, launch: Launch) -> torch.Tensor:
 
 # oneDNN's channels_first transposed convolution on the CPU was measured 1.1-4x
 # slower than its channels_last one on large strided inputs (128 x 128 and 32^3
-# voxels and up), and up to 2x faster when there are few filters (an RGB output
-# layer) or the stride is 1 (docs/architecture.md, "The torch backend").
+# voxels and up); with stride 1 it was faster, and with few filters (an RGB
+# output layer) the call is too cheap to pay for converting the input
+# (docs/architecture.md, "The torch backend").
 CHANNELS_LAST_MIN_PIXELS = 128 * 128
 CHANNELS_LAST_MIN_FILTERS = 16
 _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}

@@ -8,7 +8,9 @@ appended). torch crops ``padding`` on both sides and appends ``output_padding``
 (``< max(stride, dilation)``) on the right, so each axis is given
 ``padding = crop_left`` and, when ``crop_right < crop_left``, the difference as
 ``output_padding``; what torch cannot express is finished here, a surplus on
-the right by a slice (a view, no copy) and a long zero tail by ``pad``.
+the right by a slice (a view, no copy) and a long zero tail by ``pad``. On the
+CPU, large strided channels_first inputs reach the operator in channels_last
+memory, where oneDNN was measured faster (:func:`runs_channels_last`).
 
 Where torch's operator is slow for the Keras kernel layout (see
 :func:`gemm_method`: ``kernel == stride`` upsampling, long-kernel 1-D), the

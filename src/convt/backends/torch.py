@@ -8,9 +8,9 @@ appended). torch crops ``padding`` on both sides and appends ``output_padding``
 (``< max(stride, dilation)``) on the right, so each axis is given
 ``padding = crop_left`` and, when ``crop_right < crop_left``, the difference as
 ``output_padding``; what torch cannot express is finished here, a surplus on
-the right by a slice (a view, no copy) and a long zero tail by ``pad``. On the
-CPU, large strided channels_first inputs reach the operator in channels_last
-memory, where oneDNN was measured faster (:func:`runs_channels_last`).
+the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
+inference on the CPU, large strided channels_first inputs reach the operator in
+channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`).
 
 Where torch's operator is slow for the Keras kernel layout (see
 :func:`gemm_method`: ``kernel == stride`` upsampling, long-kernel 1-D), the
@@ -297,8 +297,8 @@ def _keras_window(out: torch.Tensor, launch: Launch) -> torch.Tensor:
 
 
 # oneDNN's channels_first transposed convolution on the CPU was measured 1.1-4x
-# slower than its channels_last one on large strided inputs (128 x 128 and 32^3
-# voxels and up); with stride 1 it was faster, and with few filters (an RGB
+# slower than its channels_last one in inference on large strided inputs (128 x
+# 128 and 32^3 voxels and up); with stride 1 it was faster, and with few filters (an RGB
 # output layer) the call is too cheap to pay for converting the input
 # (docs/architecture.md, "The torch backend").
 CHANNELS_LAST_MIN_PIXELS = 128 * 128
@@ -306,23 +306,26 @@ CHANNELS_LAST_MIN_FILTERS = 16
 _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
-def runs_channels_last(x: torch.Tensor, launch: Launch, filters: int) -> bool:
+def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """Whether a channels_first input goes to torch's operator in channels_last memory.
 
-    The values and shape are the same; the output (and the input's gradient)
-    keep the channels_last strides, as torch's own convolutions do when given
-    a channels_last input or weight.
+    Only in inference (no gradient recorded): in training the step was
+    measured 0.48-1.19x, slower where the output's gradient arrives
+    channels_first and has to be converted too. The values and shape are the
+    same; the output keeps the channels_last strides, as torch's own
+    convolution does when given a channels_last input.
 
     Example:
         >>> import torch
         >>> launch = _launch(ConvTransposeArgs.normalize(2, 3, strides=2), (128, 128))
-        >>> runs_channels_last(torch.zeros(1, 8, 128, 128), launch, filters=32)
+        >>> runs_channels_last(torch.zeros(1, 8, 128, 128), torch.zeros(3, 3, 32, 8), launch)
         True
-        >>> runs_channels_last(torch.zeros(1, 8, 128, 128), launch, filters=3)
+        >>> runs_channels_last(torch.zeros(1, 8, 128, 128), torch.zeros(3, 3, 3, 8), launch)
         False
     """
-    return (x.device.type == "cpu" and launch.rank in _CHANNELS_LAST
-            and max(launch.stride) > 1 and filters >= CHANNELS_LAST_MIN_FILTERS
+    recorded = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
+    return (not recorded and x.device.type == "cpu" and launch.rank in _CHANNELS_LAST
+            and max(launch.stride) > 1 and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
             and math.prod(x.shape[2:]) >= CHANNELS_LAST_MIN_PIXELS)
 
 
@@ -331,7 +334,7 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     """torch's own operator, given the kernel in its layout."""
     if channels_last:
         x = x.movedim(-1, 1)
-    elif runs_channels_last(x, launch, kernel.shape[launch.rank]):
+    elif runs_channels_last(x, kernel, launch):
         x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
     weight = to_torch_kernel(kernel, launch.rank)
     if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel

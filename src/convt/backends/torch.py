@@ -297,10 +297,10 @@ def _keras_window(out: torch.Tensor, launch: Launch) -> torch.Tensor:
 
 
 # oneDNN's channels_first transposed convolution on the CPU was measured 1.1-4x
-# slower than its channels_last one in inference on large strided inputs (128 x
-# 128 and 32^3 voxels and up); with stride 1 it was faster, and with few filters (an RGB
-# output layer) the call is too cheap to pay for converting the input
-# (docs/architecture.md, "The torch backend").
+# slower than its channels_last one in inference on large strided inputs
+# (128 x 128 pixels or 32^3 voxels and up); with stride 1 it was faster, and
+# with few filters (an RGB output layer) the call is too cheap to pay for
+# converting the input (docs/architecture.md, "The torch backend").
 CHANNELS_LAST_MIN_PIXELS = 128 * 128
 CHANNELS_LAST_MIN_FILTERS = 16
 _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
@@ -317,7 +317,8 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
 
     Example:
         >>> import torch
-        >>> launch = _launch(ConvTransposeArgs.normalize(2, 3, strides=2), (128, 128))
+        >>> args = ConvTransposeArgs.normalize(2, 3, strides=2, data_format="channels_first")
+        >>> launch = _launch(args, (128, 128))
         >>> runs_channels_last(torch.zeros(1, 8, 128, 128), torch.zeros(3, 3, 32, 8), launch)
         True
         >>> runs_channels_last(torch.zeros(1, 8, 128, 128), torch.zeros(3, 3, 3, 8), launch)

@@ -153,20 +153,38 @@ def test_float32_keeps_float32(algorithm):
     "batch,channels,filters,kernel,strides,expected",
     [
         (64, 64, 64, (3, 3), (2, 2), "phases"),
-        (64, 64, 32, (3, 3), (1, 1), "scatter"),
-        (64, 64, 33, (3, 3), (1, 1), "phases"),
         (64, 64, 1, (5, 5), (2, 2), "scatter"),
         (64, 64, 64, (2, 2), (2, 2), "scatter"),
         (64, 64, 64, (2, 2), (2, 1), "phases"),
         (1, 16, 16, (3, 3), (2, 2), "scatter"),
+        (64, 64, 32, (3, 3), (1, 1), "rows"),
+        (64, 64, 32, (3, 3), (1, 2), "scatter"),
+        (64, 64, 15, (3, 3), (1, 1), "scatter"),
+        (64, 64, 33, (3, 3), (1, 1), "phases"),
+        (1, 16, 16, (3, 3), (1, 1), "rows"),
+        (64, 64, 64, (1, 1), (1, 1), "scatter"),
     ],
 )
-def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected):
-    """Tiling, a channel ratio of 2 and a small call pick overlap-add; the rest phases."""
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected, padding):
+    """Tiling, a channel ratio of 2 and a small call pick overlap-add, on a canvas or in tap
+    rows (2-D, stride 1, the first axis cropped, enough filters); the rest phases. "valid"
+    crops nothing, so it never picks tap rows."""
     args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
-                                  strides=strides, padding="same")
+                                  strides=strides, padding=padding)
+    if padding == "valid" and expected == "rows":
+        expected = "scatter"
     plans = args.axis_plans((32, 32))
     assert numpy_backend.choose_algorithm(plans, channels, filters, batch) == expected
+
+
+@pytest.mark.parametrize("spatial,expected", [((500,), "scatter"), ((12, 12, 12), "rows")])
+def test_tap_rows_need_two_spatial_axes(spatial, expected):
+    """1-D inputs keep the canvas at stride 1 "same"; 3-D ones take tap rows like 2-D."""
+    kernel = (3,) * len(spatial)
+    args, _ = plan_conv_transpose((8, *spatial, 64), (*kernel, 32, 64), padding="same")
+    plans = args.axis_plans(spatial)
+    assert numpy_backend.choose_algorithm(plans, 64, 32, 8) == expected
 
 
 @pytest.mark.parametrize("name", sorted(GEOMETRIES))
@@ -203,6 +221,30 @@ def test_phase_segments_are_exactly_the_taps_with_an_input(n, k, s, d, padding, 
                               if i * s + j * d - crop == output)
             inside = [taps for a, b, taps in segments if a <= m < b]
             assert [[j for j, _ in taps] for taps in inside] == ([reaching] if reaching else [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 9), k=st.integers(1, 7), s=st.integers(1, 4), d=st.integers(1, 3),
+       padding=st.sampled_from(["valid", "same"]), op=st.none() | st.integers(0, 5),
+       data=st.data())
+def test_tap_reach_is_exactly_the_inputs_landing_in_the_outputs(n, k, s, d, padding, op, data):
+    """For any inputs ``start .. start + count - 1`` and output range (the whole window by
+    default), the inputs that tap_reach lists are those whose tap lands there, brute-forced."""
+    plan = axis_plan(n, k, s, padding, op, d)
+    crop = reference.keras_crop_left(k, s, padding, op, d)
+    length = reference.keras_length(n, k, s, padding, op, d)
+    start = data.draw(st.integers(0, n - 1))
+    count = data.draw(st.integers(0, n - start))
+    low = data.draw(st.integers(0, length))
+    outputs = data.draw(st.none() | st.just((low, data.draw(st.integers(low, length)))))
+    low, high = outputs or (0, length)
+    for tap in range(k):
+        first, stop, output = plan.tap_reach(tap, start, count, outputs=outputs)
+        landing = [i - start for i in range(start, start + count)
+                   if low <= i * s + tap * d - crop < high]
+        assert list(range(first, stop)) == landing
+        if landing:
+            assert output == (start + first) * s + tap * d - crop
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

@@ -167,22 +167,28 @@ class AxisPlan:
         right = self.output_length + self.effective_kernel - 1 - dilated_input - left
         return left, right
 
-    def tap_reach(self, tap: int, start: int, count: int) -> tuple[int, int, int]:
+    def tap_reach(
+        self, tap: int, start: int, count: int, outputs: tuple[int, int] | None = None
+    ) -> tuple[int, int, int]:
         """Which of the inputs ``start .. start + count - 1`` tap ``tap`` lands inside the window.
 
         Input ``m``'s tap ``tap`` lands at output ``m * stride + tap * dilation
         - crop_left``. Returns ``(first, stop, output)``: the inputs ``start +
         first`` up to ``start + stop`` (excluded) land inside Keras's window, at
         outputs ``output, output + stride, ...``; ``first == stop`` when none do.
+        ``outputs=(first_output, stop_output)`` narrows the window to that range.
 
         Example:
             >>> plan = axis_plan(4, 3, 2, "same", None, 1)  # output 8, crop_left 0
             >>> plan.tap_reach(2, 0, 4)  # inputs 0..2 reach 2, 4, 6; input 3 would reach 8
             (0, 3, 2)
+            >>> plan.tap_reach(2, 0, 4, outputs=(3, 8))  # only inputs 1 and 2 land in 3..7
+            (1, 3, 4)
         """
+        first_output, stop_output = outputs or (0, self.output_length)
         shift = tap * self.dilation - self.crop_left
-        first = max(start, -(shift // self.stride))
-        stop = max(first, min(start + count, -((shift - self.output_length) // self.stride)))
+        first = max(start, -((shift - first_output) // self.stride))
+        stop = max(first, min(start + count, -((shift - stop_output) // self.stride)))
         return first - start, stop - start, first * self.stride + shift
 
     def phase_length(self, phase: int) -> int:

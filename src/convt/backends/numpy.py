@@ -150,9 +150,13 @@ def conv_transpose(
     kernel = np.asarray(kernel, dtype=work_dtype)
     plans = _axis_plans(args, x.shape[1:-1])
     filters = kernel.shape[-2]
-    out = np.zeros((x.shape[0], *(p.output_length for p in plans), filters), dtype=work_dtype)
-    if out.size and x.size:
+    shape = (x.shape[0], *(p.output_length for p in plans), filters)
+    if not (math.prod(shape) and x.size):
+        out = np.zeros(shape, dtype=work_dtype)
+    else:
         chosen = algorithm or choose_algorithm(plans, x.shape[-1], filters, x.shape[0])
+        writes_all = chosen == "scatter" and _tiles_cover_output(plans)
+        out = (np.empty if writes_all else np.zeros)(shape, dtype=work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
         pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
         _threads.run(ALGORITHMS[chosen](x, kernel, plans, out, pieces))
@@ -216,6 +220,16 @@ def multiply_adds(plans: tuple[AxisPlan, ...], channels: int, filters: int, batc
 def _taps_tile_output(plans: tuple[AxisPlan, ...]) -> bool:
     """True when each scatter element receives exactly one tap of one input."""
     return all(p.kernel_size == p.stride and p.dilation == 1 for p in plans)
+
+
+def _tiles_cover_output(plans: tuple[AxisPlan, ...]) -> bool:
+    """True when overlap-add's tiles write every output element, so none needs zeroing first.
+
+    The taps tile the full scatter, and Keras's window lies inside it (no
+    zeros appended by ``output_padding``). Zeroing a 16 MiB output that the
+    tiles then overwrite cost 0.8 of U-Net's 12.9 ms.
+    """
+    return _taps_tile_output(plans) and all(p.crop_right >= 0 for p in plans)
 
 
 def _chunks(
@@ -693,7 +707,10 @@ ALGORITHMS: dict[
     "scatter": _scatter,
     "rows": _rows,
 }
-"""Each algorithm yields independent tasks that fill a zeroed channels_last ``out``.
+"""Each algorithm yields independent tasks that fill a channels_last ``out``.
+
+``out`` is zeroed, except for overlap-add when its tiles write every element
+(:func:`_tiles_cover_output`).
 
 Called as ``algorithm(x, kernel, plans, out, pieces)``; ``pieces`` is the least
 number of chunks worth cutting the work into (one per worker thread).

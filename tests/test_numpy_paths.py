@@ -38,6 +38,10 @@ GEOMETRIES = {
     "2d_stride_above_kernel": ((3, 2), (2, 3), (4, 5), "same", None, (1, 1)),
     "3d_same": ((2, 3, 2), (3, 2, 3), (2, 2, 1), "same", None, (1, 1, 1)),
     "3d_kernel_equals_stride": ((2, 2, 3), (2, 2, 2), (2, 2, 2), "valid", None, (1, 1, 1)),
+    "1d_kernel_two_strides": ((5,), (16,), (8,), "same", None, (1,)),
+    "2d_even_kernel_dilated": ((4, 3), (4, 3), (2, 1), "same", None, (2, 1)),
+    "3d_even_kernel_output_padding": ((2, 3, 2), (4, 3, 2), (3, 2, 1), "valid", (1, 0, 0),
+                                      (1, 1, 1)),
 }
 
 
@@ -227,6 +231,22 @@ def test_phase_segments_are_exactly_the_taps_with_an_input(n, k, s, d, padding, 
 @given(n=st.integers(1, 9), k=st.integers(1, 7), s=st.integers(1, 4), d=st.integers(1, 3),
        padding=st.sampled_from(["valid", "same"]), op=st.none() | st.integers(0, 5),
        data=st.data())
+def test_a_kernel_part_lands_its_taps_where_the_whole_kernel_does(n, k, s, d, padding, op, data):
+    """Tap ``j`` of the part that starts at tap ``first`` reaches the inputs and outputs that tap
+    ``first + j`` of the whole kernel reaches."""
+    plan = axis_plan(n, k, s, padding, op, d)
+    first = data.draw(st.integers(0, k - 1))
+    stop = data.draw(st.integers(first + 1, k))
+    part = plan.kernel_part(first, stop)
+    assert part.kernel_size == stop - first
+    for tap in range(first, stop):
+        assert part.tap_reach(tap - first, 0, n) == plan.tap_reach(tap, 0, n)
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 9), k=st.integers(1, 7), s=st.integers(1, 4), d=st.integers(1, 3),
+       padding=st.sampled_from(["valid", "same"]), op=st.none() | st.integers(0, 5),
+       data=st.data())
 def test_tap_reach_is_exactly_the_inputs_landing_in_the_outputs(n, k, s, d, padding, op, data):
     """For any inputs ``start .. start + count - 1`` and output range (the whole window by
     default), the inputs that tap_reach lists are those whose tap lands there, brute-forced."""
@@ -251,14 +271,59 @@ def test_tap_reach_is_exactly_the_inputs_landing_in_the_outputs(n, k, s, d, padd
 @pytest.mark.parametrize("name", ["2d_same", "1d_same_big_kernel", "3d_kernel_equals_stride",
                                   "2d_output_padding", "2d_stride1_same"])
 @pytest.mark.parametrize("budget", [1, 300, 2**22])
-def test_worker_threads_give_the_same_values(monkeypatch, algorithm, name, budget):
+@pytest.mark.parametrize("tap_split_max_pixels", [0, 10**6])
+def test_worker_threads_give_the_same_values(monkeypatch, algorithm, name, budget,
+                                             tap_split_max_pixels):
     """Chunks spread over three worker threads (row chunks overlap in the output)."""
     monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    monkeypatch.setattr(numpy_backend, "TAP_SPLIT_MAX_PIXELS", tap_split_max_pixels)
     monkeypatch.setattr(numpy_backend, "PARALLEL_MIN_MACS", 0)
     monkeypatch.setattr(_threads, "workers", lambda: 3)
     geometry = GEOMETRIES[name]
     x, w = _arrays(geometry, batch=4, seed=2)
     _run(x, w, geometry, algorithm)
+
+
+SPLIT_GEOMETRIES = sorted(
+    name for name, (_, kernel, strides, _, _, dilation) in GEOMETRIES.items()
+    if kernel[0] % 2 == 0 and (kernel, dilation) != (strides, (1,) * len(kernel))
+)
+
+
+@pytest.mark.parametrize("name", SPLIT_GEOMETRIES)
+@pytest.mark.parametrize("filters", [2, numpy_backend.PLANAR_MAX_FILTERS + 1])
+@pytest.mark.parametrize("plane_max_adds", [0, 10**6])
+@pytest.mark.parametrize("budget", [1, 2**22])
+def test_kernel_parts_on_two_workers_give_the_same_values(monkeypatch, name, filters,
+                                                          plane_max_adds, budget):
+    """Overlap-add with the first axis's taps shared by two workers, parts adding into the
+    same outputs (also in row chunks, and for parts whose taps tile the output)."""
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    monkeypatch.setattr(numpy_backend, "PLANE_MAX_ADDS", plane_max_adds)
+    monkeypatch.setattr(numpy_backend, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(_threads, "workers", lambda: 2)
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, batch=3, filters=filters, seed=4)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=geometry[2], padding=geometry[3],
+                                  output_padding=geometry[4], dilation_rate=geometry[5])
+    assert numpy_backend._splits_taps(x, w, numpy_backend._axis_plans(args, geometry[0]), 2)
+    _run(x, w, geometry, "scatter")
+
+
+@pytest.mark.parametrize(("kernel", "strides", "pixels", "workers", "split"), [
+    ((16,), (8,), 200, 2, True),  # MelGAN's upsampler
+    ((4, 4), (2, 2), 512, 2, True),
+    ((4, 4), (2, 2), 513, 2, False),  # enough pixels for chunks of rows
+    ((3, 3), (2, 2), 49, 2, False),  # parts of one and two taps would not balance
+    ((2, 2), (2, 2), 49, 2, False),  # tiles: written straight into the output
+    ((16,), (8,), 200, 1, False),
+])
+def test_kernel_parts_rule(kernel, strides, pixels, workers, split):
+    x = np.zeros((1, pixels, *(1,) * (len(kernel) - 1), 8), np.float32)
+    w = np.zeros((*kernel, 4, 8), np.float32)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=strides, padding="same")
+    plans = numpy_backend._axis_plans(args, x.shape[1:-1])
+    assert numpy_backend._splits_taps(x, w, plans, workers) is split
 
 
 def test_without_blas_control_chunks_run_on_the_calling_thread(monkeypatch):

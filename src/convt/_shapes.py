@@ -21,7 +21,7 @@ import itertools
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from convt.errors import ArgumentTypeError
@@ -240,6 +240,26 @@ class AxisPlan:
             if present:
                 segments.append((first, stop, present))
         return tuple(segments)
+
+    def kernel_part(self, first_tap: int, stop_tap: int) -> AxisPlan:
+        """The plan of taps ``first_tap .. stop_tap - 1`` taken as a kernel of their own.
+
+        Their sum over every input is this axis's transposed convolution
+        restricted to those taps: the part's scatter starts ``first_tap *
+        dilation`` further right, so its window starts that much less far in
+        (``crop_left`` may become negative: the window then starts before the
+        part's scatter).
+
+        Example:
+            >>> plan = axis_plan(200, 16, 8, "same", None, 1)
+            >>> plan.crop_left, plan.kernel_part(8, 16).crop_left
+            (4, -4)
+        """
+        return replace(
+            self,
+            kernel_size=stop_tap - first_tap,
+            crop_left=self.crop_left - first_tap * self.dilation,
+        )
 
     def tap_groups(self) -> tuple[TapGroup, ...]:
         """The taps cut by stride-long rows of the full scatter.

@@ -1,6 +1,7 @@
 # Two commands on a fresh machine: `make demo` runs the main job, `make test` runs the tests.
 # Each creates its own virtual environment in .venv and installs what it needs.
-# `make bench` times convt against its peers in a separate environment, .venv-bench.
+# `make bench` times convt (with its optional numba accelerator) against its peers in a
+# separate environment, .venv-bench.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -27,7 +28,7 @@ test: $(VENV)/.installed-test
 $(BENCH_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
-	$(BENCH_PY) -m pip install --quiet -e . $(BENCH_PEERS)
+	$(BENCH_PY) -m pip install --quiet -e ".[fast]" $(BENCH_PEERS)
 	touch $@
 
 bench: $(BENCH_VENV)/.installed

@@ -46,7 +46,8 @@ import numpy as np  # noqa: E402
 from benchmarks import peers  # noqa: E402
 from benchmarks.cases import CASES, Case  # noqa: E402
 from convt import ops  # noqa: E402
-from convt.backends import _threads  # noqa: E402
+from convt.backends import _fused, _threads  # noqa: E402
+from convt.backends import numpy as numpy_backend  # noqa: E402
 
 DIRECT_CHECK_LIMIT = 50_000
 """Largest pixels * taps for which convt is also checked against the direct loops."""
@@ -306,8 +307,18 @@ def machine() -> dict[str, str]:
         numpy=np.__version__,
         blas=f"{blas.get('name')} {blas.get('version')}",
         threads=str(THREADS),
+        accelerator=_accelerator(),
     )
     return info
+
+
+def _accelerator() -> str:
+    """The compiled helper convt's overlap-add uses, as ``numba <version>``, or ``none``."""
+    if numpy_backend.ACCELERATE and _fused.fused_overlap_add() is not None:
+        import numba
+
+        return f"numba {numba.__version__}"
+    return "none"
 
 
 def summary(results: list[CaseResult]) -> dict[str, Any]:

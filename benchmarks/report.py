@@ -114,7 +114,8 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         f"- date: {report['date']}",
         f"- machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, "
         f"NumPy {machine['numpy']} with {machine['blas']}; {machine['threads']} threads for "
-        "every implementation",
+        "every implementation; convt's compiled overlap-add (optional): "
+        f"{machine.get('accelerator', 'none')}",
         "- measured on a shared machine (other engineers were running tests at the same "
         "time): implementations were interleaved sample by sample, each sample after a "
         "0.2 s pause (so no thread pool still spins) and 0.1 s of warm-up calls; compare the "

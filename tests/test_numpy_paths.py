@@ -170,10 +170,13 @@ def test_float32_keeps_float32(algorithm):
     ],
 )
 @pytest.mark.parametrize("padding", ["same", "valid"])
-def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected, padding):
+def test_choose_algorithm_rule(monkeypatch, batch, channels, filters, kernel, strides, expected,
+                               padding):
     """Tiling, a channel ratio of 2 and a small call pick overlap-add, on a canvas or in tap
     rows (two or more spatial axes, stride 1, the first axis cropped, enough filters); the
-    rest phases. "valid" crops nothing, so it never picks tap rows."""
+    rest phases. "valid" crops nothing, so it never picks tap rows. (Without the compiled
+    loop: with it, dilated and ragged phases go to overlap-add, see test_fused.py.)"""
+    monkeypatch.setattr(numpy_backend, "ACCELERATE", False)
     args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
                                   strides=strides, padding=padding)
     if padding == "valid" and expected == "rows":

@@ -241,6 +241,26 @@ class AxisPlan:
                 segments.append((first, stop, present))
         return tuple(segments)
 
+    def own_outputs(self, start: int, stop: int) -> tuple[int, int]:
+        """``(first, stop)``: the outputs that no input outside ``start .. stop - 1`` reaches.
+
+        Input ``start - 1`` reaches up to ``(start - 1) * stride + (k - 1) *
+        dilation - crop_left``, input ``stop`` from ``stop * stride - crop_left``;
+        the range may be empty (``first >= stop``).
+
+        Example:
+            >>> plan = axis_plan(8, 3, 2, "same", None, 1)  # output 16, crop_left 0
+            >>> plan.own_outputs(0, 4), plan.own_outputs(4, 8)  # output 8 is shared
+            ((0, 8), (9, 16))
+        """
+        first = 0
+        if start > 0:
+            first = (start - 1) * self.stride + self.effective_kernel - self.crop_left
+        last = self.output_length
+        if stop < self.input_length:
+            last = stop * self.stride - self.crop_left
+        return max(first, 0), min(last, self.output_length)
+
     def kernel_part(self, first_tap: int, stop_tap: int) -> AxisPlan:
         """The plan of taps ``first_tap .. stop_tap - 1`` taken as a kernel of their own.
 

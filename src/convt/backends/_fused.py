@@ -1,0 +1,126 @@
+"""Overlap-add's passes in one compiled loop: an optional accelerator (numba).
+
+Overlap-add's GEMM gives every input pixel's contribution to every tap. In
+NumPy those are then added, a group of taps at a time, into a zeroed canvas
+whose window is added into the output: each pass reads and writes the canvas
+again. The loop here walks the output instead: for each output element it sums
+the contributions of the taps that land there (at most ``ceil(k / s)`` per axis)
+and stores the sum once.
+
+numba compiles it on first use (cached on disk), never at ``import convt``;
+without numba, :func:`fused_overlap_add` returns None and the NumPy passes run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from convt._shapes import AxisPlan
+
+LandingTable = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+"""``(counts, taps, inputs, first_output)`` of one axis; see :func:`landing_table`."""
+
+
+@functools.lru_cache(maxsize=1)
+def fused_overlap_add() -> Callable[..., None] | None:
+    """The compiled loop, or None when numba is not installed."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(nogil=True, cache=True)(_overlap_add_loop)
+
+
+def _overlap_add_loop(columns, out, axis0, axis1, axis2, add):  # pragma: no cover - compiled
+    """``out[b, o0, o1, o2] (+)= sum of columns[b, i0, i1, i2, t0, t1, t2]`` over landing taps.
+
+    ``columns`` is ``(batch, n0, n1, n2, k0, k1, k2, C)``; ``out`` is the
+    window ``(batch, L0, L1, L2, C)``; each ``axis`` is a landing table
+    (:func:`landing_table`) whose outputs start at ``first_output``.
+    """
+    counts0, taps0, inputs0, first0 = axis0
+    counts1, taps1, inputs1, first1 = axis1
+    counts2, taps2, inputs2, first2 = axis2
+    channels = out.shape[4]
+    total = np.empty(channels, out.dtype)
+    for b in range(out.shape[0]):
+        for o0 in range(counts0.shape[0]):
+            for o1 in range(counts1.shape[0]):
+                for o2 in range(counts2.shape[0]):
+                    total[:] = 0
+                    for j0 in range(counts0[o0]):
+                        t0, i0 = taps0[o0, j0], inputs0[o0, j0]
+                        for j1 in range(counts1[o1]):
+                            t1, i1 = taps1[o1, j1], inputs1[o1, j1]
+                            for j2 in range(counts2[o2]):
+                                t2, i2 = taps2[o2, j2], inputs2[o2, j2]
+                                for c in range(channels):
+                                    total[c] += columns[b, i0, i1, i2, t0, t1, t2, c]
+                    target = out[b, first0 + o0, first1 + o1, first2 + o2]
+                    for c in range(channels):
+                        target[c] = target[c] + total[c] if add else total[c]
+
+
+@functools.lru_cache(maxsize=1024)
+def landing_table(plan: AxisPlan, start: int, count: int) -> LandingTable:
+    """Which taps of inputs ``start .. start + count - 1`` land on each output they reach.
+
+    Returns ``(counts, taps, inputs, first_output)``: output ``first_output +
+    o`` of Keras's window receives tap ``taps[o, j]`` of input ``start +
+    inputs[o, j]`` for ``j < counts[o]``. The outputs run from the first to
+    the last one that these inputs reach (:meth:`AxisPlan.tap_reach`).
+    Cached: a layer in a loop asks for the same tables.
+
+    Example:
+        >>> from convt._shapes import axis_plan
+        >>> counts, taps, inputs, first = landing_table(axis_plan(2, 3, 2, "same", None, 1), 0, 2)
+        >>> first, counts.tolist()  # outputs 0..3 of a 3-tap, stride-2 "same" axis
+        (0, [1, 1, 2, 1])
+        >>> [list(zip(t[:n], i[:n])) for n, t, i in zip(counts, taps.tolist(), inputs.tolist())]
+        [[(0, 0)], [(1, 0)], [(0, 1), (2, 0)], [(1, 1)]]
+    """
+    landings = [(output + (m - first) * plan.stride, tap, m)
+                for tap in range(plan.kernel_size)
+                for first, stop, output in [plan.tap_reach(tap, start, count)]
+                for m in range(first, stop)]
+    if not landings:
+        empty = np.zeros((0, 1), np.intp)
+        return np.zeros(0, np.intp), empty, empty, 0
+    first_output = min(output for output, _, _ in landings)
+    length = max(output for output, _, _ in landings) + 1 - first_output
+    counts = np.zeros(length, np.intp)
+    taps = np.zeros((length, plan.kernel_size), np.intp)
+    inputs = np.zeros_like(taps)
+    for output, tap, m in sorted(landings):
+        slot = output - first_output
+        taps[slot, counts[slot]], inputs[slot, counts[slot]] = tap, m
+        counts[slot] += 1
+    for array in (counts, taps, inputs):
+        array.flags.writeable = False
+    return counts, taps, inputs, first_output
+
+
+def split_rows(
+    table: LandingTable, own: tuple[int, int]
+) -> tuple[LandingTable, tuple[LandingTable, LandingTable]]:
+    """The table's outputs inside ``own`` (a range of window outputs), and those before and after.
+
+    Example:
+        >>> from convt._shapes import axis_plan
+        >>> table = landing_table(axis_plan(8, 3, 2, "same", None, 1), 4, 4)  # outputs 8..15
+        >>> own, (before, after) = split_rows(table, (9, 16))
+        >>> own[3], len(own[0]), before[3], len(before[0]), len(after[0])
+        (9, 7, 8, 1, 0)
+    """
+    counts, taps, inputs, first = table
+    stop = first + len(counts)
+    cuts = [first, min(max(own[0], first), stop), max(min(own[1], stop), first), stop]
+    cuts[2] = max(cuts[2], cuts[1])
+    own_part, before, after = (
+        (counts[a - first:b - first], taps[a - first:b - first], inputs[a - first:b - first], a)
+        for a, b in ((cuts[1], cuts[2]), (cuts[0], cuts[1]), (cuts[2], cuts[3]))
+    )
+    return own_part, (before, after)

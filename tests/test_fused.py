@@ -1,0 +1,191 @@
+"""The compiled overlap-add (``backends/_fused.py``, optional numba) against the references.
+
+Its loop runs here twice: compiled by numba (when installed, as ``make test``
+does) and as plain Python, so its logic is tested without numba too. Its
+tables are checked against brute force.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convt._shapes import axis_plan
+from convt.backends import _fused, _threads
+from convt.backends import numpy as numpy_backend
+from tests import reference
+from tests.test_numpy_paths import GEOMETRIES, _arrays, _run
+
+LOOPS = {
+    "python": lambda: _fused._overlap_add_loop,
+    "numba": _fused.fused_overlap_add,
+}
+
+
+def _fusing(name):
+    """Geometries that the compiled loop takes: 2-D and 3-D, no tiles."""
+    _, kernel, strides, _, _, dilation = GEOMETRIES[name]
+    tiles = kernel == strides and set(dilation) == {1}
+    return len(kernel) >= 2 and not tiles
+
+
+FUSING = sorted(filter(_fusing, GEOMETRIES))
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def loop(request, monkeypatch):
+    """The loop the backend calls: plain Python, or compiled (skipped without numba)."""
+    compiled = LOOPS[request.param]()
+    if compiled is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: compiled)
+    monkeypatch.setattr(numpy_backend, "ACCELERATE", True)
+    calls = []
+    original = numpy_backend._fused_overlap_add
+    monkeypatch.setattr(numpy_backend, "_fused_overlap_add",
+                        lambda *args: calls.append(1) or original(*args))
+    return calls
+
+
+@pytest.mark.parametrize("name", FUSING)
+@pytest.mark.parametrize("filters", [16, 40])  # more than PLANE_MAX_ADDS columns
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_fused_overlap_add_matches_the_reference(loop, name, filters, data_format):
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, filters=filters, data_format=data_format)
+    _run(x, w, geometry, "scatter", data_format)
+    assert loop, "the compiled loop was not used"
+
+
+@pytest.mark.parametrize("name", FUSING)
+@pytest.mark.parametrize("budget", [1, 300, 2**22])
+@pytest.mark.parametrize("tap_split_max_pixels", [0, 10**6])
+def test_fused_chunks_on_worker_threads(loop, monkeypatch, name, budget, tap_split_max_pixels):
+    """Row chunks store their own output rows and add the shared ones under the lock; kernel
+    parts add everything under it."""
+    monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
+    monkeypatch.setattr(numpy_backend, "TAP_SPLIT_MAX_PIXELS", tap_split_max_pixels)
+    monkeypatch.setattr(numpy_backend, "PARALLEL_MIN_MACS", 0)
+    monkeypatch.setattr(_threads, "workers", lambda: 2)
+    geometry = GEOMETRIES[name]
+    x, w = _arrays(geometry, batch=3, filters=32, seed=5)
+    _run(x, w, geometry, "scatter")
+    assert loop
+
+
+@pytest.mark.parametrize(("kernel", "strides", "filters", "fuses"), [
+    ((3, 3), (2, 2), 64, True),
+    ((3, 3, 3), (2, 2, 2), 32, True),
+    ((3,), (2,), 64, False),  # 1-D keeps its canvas
+    ((3, 3), (1, 1), 64, True),
+    ((2, 2), (2, 2), 64, False),  # tiles
+    ((3, 3), (2, 2), 3, False),  # few filters: the canvas's tap-major planes
+    ((2, 2), (3, 3), 8, False),  # 32 columns: a strided add per tap and filter
+])
+def test_fused_rule(kernel, strides, filters, fuses):
+    plans = axis_plan_tuple(kernel, strides)
+    weights = np.zeros((8, int(np.prod(kernel)) * filters), np.float32)
+    compiled = _fused.fused_overlap_add() is not None
+    assert numpy_backend._fuses(weights, plans) is (fuses and compiled)
+
+
+def axis_plan_tuple(kernel, strides, dilation=1):
+    return tuple(axis_plan(6, k, s, "same", None, dilation) for k, s in zip(kernel, strides))
+
+
+@pytest.mark.parametrize(("kernel", "strides", "dilation", "overlap_add"), [
+    ((3, 3), (1, 1), 2, True),  # dilated
+    ((7, 7), (1, 1), 1, True),  # "same" edges of three rows: five segments per axis
+    ((3, 3, 3), (2, 2, 2), 2, True),
+    ((3, 3), (1, 1), 1, False),  # exact phase blocks
+    ((4, 4), (2, 2), 1, False),
+    ((3,), (1,), 2, False),  # 1-D has no compiled loop
+])
+def test_with_the_compiled_loop_dilated_or_ragged_phases_go_to_overlap_add(
+        monkeypatch, kernel, strides, dilation, overlap_add):
+    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: _fused._overlap_add_loop)
+    plans = axis_plan_tuple(kernel, strides, dilation)
+    channels = filters = 64  # phases' side of the channel rule, and not a small call
+    batch = 2**25 // (channels * filters * int(np.prod([6 * k for k in kernel])))
+    assert numpy_backend.multiply_adds(plans, channels, filters, batch + 1) > 2**24
+    chosen = numpy_backend.choose_algorithm(plans, channels, filters, batch + 1)
+    assert chosen == ("scatter" if overlap_add else "phases")
+    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: None)
+    assert numpy_backend.choose_algorithm(plans, channels, filters, batch + 1) == "phases"
+
+
+def test_without_numba_the_canvas_adds(monkeypatch):
+    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: None)
+    canvases = []
+    original = numpy_backend._overlap_add
+    monkeypatch.setattr(numpy_backend, "_overlap_add",
+                        lambda *args: canvases.append(1) or original(*args))
+    geometry = GEOMETRIES["2d_same"]
+    x, w = _arrays(geometry, filters=numpy_backend.PLANAR_MAX_FILTERS + 4)
+    _run(x, w, geometry, "scatter")
+    assert canvases
+
+
+def test_import_convt_does_not_import_numba():
+    code = "import sys, convt; convt.ops; assert 'numba' not in sys.modules, 'numba imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _reached(n, k, s, d, padding, op, inputs):
+    """{output: sorted (tap, input)} for the given inputs, brute-forced from the reference."""
+    crop = reference.keras_crop_left(k, s, padding, op, d)
+    length = reference.keras_length(n, k, s, padding, op, d)
+    reached = {}
+    for m in inputs:
+        for tap in range(k):
+            output = m * s + tap * d - crop
+            if 0 <= output < length:
+                reached.setdefault(output, []).append((tap, m))
+    return {output: sorted(pairs) for output, pairs in reached.items()}
+
+
+GEOMETRY = dict(n=st.integers(1, 9), k=st.integers(1, 7), s=st.integers(1, 4),
+                d=st.integers(1, 3), padding=st.sampled_from(["valid", "same"]),
+                op=st.none() | st.integers(0, 5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(**GEOMETRY, data=st.data())
+def test_landing_table_lists_the_taps_landing_on_each_output(n, k, s, d, padding, op, data):
+    start = data.draw(st.integers(0, n - 1))
+    count = data.draw(st.integers(0, n - start))
+    counts, taps, inputs, first = _fused.landing_table(axis_plan(n, k, s, padding, op, d),
+                                                       start, count)
+    reached = _reached(n, k, s, d, padding, op, range(start, start + count))
+    listed = {first + o: sorted((int(t), start + int(i))
+                                for t, i in zip(taps[o, :c], inputs[o, :c]))
+              for o, c in enumerate(counts) if c}
+    assert listed == reached
+    if reached:
+        assert (first, len(counts)) == (min(reached), max(reached) + 1 - min(reached))
+
+
+@settings(max_examples=300, deadline=None)
+@given(**GEOMETRY, data=st.data())
+def test_own_outputs_are_reached_by_no_other_input(n, k, s, d, padding, op, data):
+    """And the split of a chunk's table at them keeps every output once, in order."""
+    start = data.draw(st.integers(0, n - 1))
+    stop = data.draw(st.integers(start + 1, n))
+    plan = axis_plan(n, k, s, padding, op, d)
+    own = plan.own_outputs(start, stop)
+    outside = _reached(n, k, s, d, padding, op, [*range(start), *range(stop, n)])
+    assert not set(range(*own)) & set(outside)
+    if start == 0 and stop == n:
+        assert own == (0, plan.output_length)
+    table = _fused.landing_table(plan, start, stop - start)
+    mine, (before, after) = _fused.split_rows(table, own)
+    pieces = [before, mine, after]
+    assert [p[3] + len(p[0]) for p in pieces[:2]] == [p[3] for p in pieces[1:]]
+    assert before[3] == table[3]
+    assert np.array_equal(np.concatenate([p[0] for p in pieces]), table[0])
+    assert set(range(mine[3], mine[3] + len(mine[0]))) <= set(range(*own))

@@ -224,12 +224,14 @@ def choose_algorithm(
     return "phases"
 
 
+@functools.lru_cache(maxsize=256)
 def _ragged_or_dilated(plans: tuple[AxisPlan, ...]) -> bool:
     """True when phases lose to the compiled overlap-add (see :data:`ACCELERATE`).
 
     Either the kernel is dilated, or some axis of some phase is too ragged to
     cut (:data:`PHASE_MAX_SEGMENTS`), so that its columns are gathered tap by
-    tap with zeros and multiplied by those zeros too.
+    tap with zeros and multiplied by those zeros too. Cached: a layer in a
+    loop asks again with the same plans.
     """
     return any(plan.dilation > 1 for plan in plans) or any(
         len(plan.phase_segments(phase)) > PHASE_MAX_SEGMENTS

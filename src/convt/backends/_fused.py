@@ -34,8 +34,10 @@ def fused_overlap_add() -> Callable[..., None] | None:
     return numba.njit(nogil=True, cache=True)(_overlap_add_loop)
 
 
-def _overlap_add_loop(columns, out, axis0, axis1, axis2, add):  # pragma: no cover - compiled
+def _overlap_add_loop(columns, out, axis0, axis1, axis2, add):
     """``out[b, o0, o1, o2] (+)= sum of columns[b, i0, i1, i2, t0, t1, t2]`` over landing taps.
+
+    Plain Python until :func:`fused_overlap_add` compiles it (the tests run both).
 
     ``columns`` is ``(batch, n0, n1, n2, k0, k1, k2, C)``; ``out`` is the
     window ``(batch, L0, L1, L2, C)``; each ``axis`` is a landing table
@@ -117,10 +119,10 @@ def split_rows(
     """
     counts, taps, inputs, first = table
     stop = first + len(counts)
-    cuts = [first, min(max(own[0], first), stop), max(min(own[1], stop), first), stop]
-    cuts[2] = max(cuts[2], cuts[1])
+    low = min(max(own[0], first), stop)
+    high = max(min(own[1], stop), low)
     own_part, before, after = (
         (counts[a - first:b - first], taps[a - first:b - first], inputs[a - first:b - first], a)
-        for a, b in ((cuts[1], cuts[2]), (cuts[0], cuts[1]), (cuts[2], cuts[3]))
+        for a, b in ((low, high), (first, low), (high, stop))
     )
     return own_part, (before, after)

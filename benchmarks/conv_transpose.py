@@ -314,7 +314,7 @@ def machine() -> dict[str, str]:
 
 def _accelerator() -> str:
     """The compiled helper convt's overlap-add uses, as ``numba <version>``, or ``none``."""
-    if numpy_backend.ACCELERATE and _fused.fused_overlap_add() is not None:
+    if numpy_backend.ACCELERATE and _fused.available():
         import numba
 
         return f"numba {numba.__version__}"

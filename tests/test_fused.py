@@ -1,12 +1,13 @@
 """The compiled overlap-add (``backends/_fused.py``, optional numba) against the references.
 
-Its loop runs here twice: compiled by numba (when installed, as ``make test``
-does) and as plain Python, so its logic is tested without numba too. Its
+Its loops run here twice: compiled by numba (when installed, as ``make test``
+does) and as plain Python, so their logic is tested without numba too. Their
 tables are checked against brute force.
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -21,9 +22,9 @@ from convt.backends import numpy as numpy_backend
 from tests import reference
 from tests.test_numpy_paths import GEOMETRIES, _arrays, _run
 
-LOOPS = {
-    "python": lambda: _fused._overlap_add_loop,
-    "numba": _fused.fused_overlap_add,
+COMPILERS = {
+    "python": lambda loop: loop,
+    "numba": _fused.compiled,
 }
 
 
@@ -37,90 +38,105 @@ def _fusing(name):
 FUSING = sorted(filter(_fusing, GEOMETRIES))
 
 
-@pytest.fixture(params=sorted(LOOPS))
-def loop(request, monkeypatch):
-    """The loop the backend calls: plain Python, or compiled (skipped without numba)."""
-    compiled = LOOPS[request.param]()
-    if compiled is None:
+@pytest.fixture(params=sorted(COMPILERS))
+def loops(request, monkeypatch):
+    """The backend's compiled loops, as plain Python or compiled (skipped without numba).
+
+    Returns the names of the loops the backend called.
+    """
+    compiler = COMPILERS[request.param]
+    if compiler(_fused._overlap_add_loop) is None:
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: compiled)
+    monkeypatch.setattr(_fused, "compiled", compiler)
     monkeypatch.setattr(numpy_backend, "ACCELERATE", True)
     calls = []
-    original = numpy_backend._fused_overlap_add
-    monkeypatch.setattr(numpy_backend, "_fused_overlap_add",
-                        lambda *args: calls.append(1) or original(*args))
+    for name in ("overlap_add", "add_planes"):
+        original = getattr(_fused, name)
+        monkeypatch.setattr(_fused, name, functools.partial(_recorded, calls, name, original))
     return calls
 
 
+def _recorded(calls, name, original, *args, **kwargs):
+    calls.append(name)
+    return original(*args, **kwargs)
+
+
 @pytest.mark.parametrize("name", FUSING)
-@pytest.mark.parametrize("filters", [16, 40])  # more than PLANE_MAX_ADDS columns
+@pytest.mark.parametrize(("filters", "used"), [
+    (1, "add_planes"), (3, "add_planes"), (5, "overlap_add"), (40, "overlap_add"),
+])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_fused_overlap_add_matches_the_reference(loop, name, filters, data_format):
+def test_compiled_loops_match_the_reference(loops, name, filters, used, data_format):
     geometry = GEOMETRIES[name]
     x, w = _arrays(geometry, filters=filters, data_format=data_format)
     _run(x, w, geometry, "scatter", data_format)
-    assert loop, "the compiled loop was not used"
+    assert set(loops) == {used}
 
 
 @pytest.mark.parametrize("name", FUSING)
 @pytest.mark.parametrize("budget", [1, 300, 2**22])
 @pytest.mark.parametrize("tap_split_max_pixels", [0, 10**6])
-def test_fused_chunks_on_worker_threads(loop, monkeypatch, name, budget, tap_split_max_pixels):
+@pytest.mark.parametrize("filters", [2, 32])
+def test_compiled_chunks_on_worker_threads(
+        loops, monkeypatch, name, budget, tap_split_max_pixels, filters):
     """Row chunks store their own output rows and add the shared ones under the lock; kernel
-    parts add everything under it."""
+    parts add everything under it; tap planes add everything under it."""
     monkeypatch.setattr(numpy_backend, "MEMORY_BUDGET", budget)
     monkeypatch.setattr(numpy_backend, "TAP_SPLIT_MAX_PIXELS", tap_split_max_pixels)
     monkeypatch.setattr(numpy_backend, "PARALLEL_MIN_MACS", 0)
     monkeypatch.setattr(_threads, "workers", lambda: 2)
     geometry = GEOMETRIES[name]
-    x, w = _arrays(geometry, batch=3, filters=32, seed=5)
+    x, w = _arrays(geometry, batch=3, filters=filters, seed=5)
     _run(x, w, geometry, "scatter")
-    assert loop
+    assert loops
 
 
-@pytest.mark.parametrize(("kernel", "strides", "filters", "fuses"), [
-    ((3, 3), (2, 2), 64, True),
-    ((3, 3, 3), (2, 2, 2), 32, True),
-    ((3,), (2,), 64, False),  # 1-D keeps its canvas
-    ((3, 3), (1, 1), 64, True),
-    ((2, 2), (2, 2), 64, False),  # tiles
-    ((3, 3), (2, 2), 3, False),  # few filters: the canvas's tap-major planes
-    ((2, 2), (3, 3), 8, False),  # 32 columns: a strided add per tap and filter
+@pytest.mark.parametrize(("kernel", "strides", "filters", "compiled_pass"), [
+    ((3, 3), (2, 2), 64, "sums"),
+    ((3, 3, 3), (2, 2, 2), 32, "sums"),
+    ((3,), (2,), 64, None),  # 1-D keeps its canvas
+    ((3, 3), (1, 1), 64, "sums"),
+    ((2, 2), (2, 2), 64, None),  # tiles
+    ((3, 3), (2, 2), 3, "planes"),  # few filters
+    ((5, 5, 5), (2, 2, 2), 1, "planes"),
+    ((2, 2), (3, 3), 8, "sums"),  # 32 columns
+    ((4,), (2,), 1, None),
 ])
-def test_fused_rule(kernel, strides, filters, fuses):
+def test_compiled_pass_rule(kernel, strides, filters, compiled_pass):
     plans = axis_plan_tuple(kernel, strides)
     weights = np.zeros((8, int(np.prod(kernel)) * filters), np.float32)
-    compiled = _fused.fused_overlap_add() is not None
-    assert numpy_backend._fuses(weights, plans) is (fuses and compiled)
+    expected = compiled_pass if _fused.available() else None
+    assert numpy_backend._compiled_pass(weights, plans) == expected
 
 
 def axis_plan_tuple(kernel, strides, dilation=1):
     return tuple(axis_plan(6, k, s, "same", None, dilation) for k, s in zip(kernel, strides))
 
 
-@pytest.mark.parametrize(("kernel", "strides", "dilation", "overlap_add"), [
-    ((3, 3), (1, 1), 2, True),  # dilated
-    ((7, 7), (1, 1), 1, True),  # "same" edges of three rows: five segments per axis
-    ((3, 3, 3), (2, 2, 2), 2, True),
-    ((3, 3), (1, 1), 1, False),  # exact phase blocks
-    ((4, 4), (2, 2), 1, False),
-    ((3,), (1,), 2, False),  # 1-D has no compiled loop
+@pytest.mark.parametrize(("kernel", "strides", "dilation", "filters", "compiled"), [
+    ((3, 3), (1, 1), 2, 64, "scatter"),  # dilated
+    ((3, 3), (1, 1), 1, 64, "scatter"),  # "same", under ROWS_MIN_FILTERS_COMPILED
+    ((3, 3), (1, 1), 1, 128, "rows"),
+    ((4, 4), (2, 2), 1, 64, "phases"),  # two taps per phase
+    ((5, 5), (2, 2), 1, 64, "scatter"),
+    ((4, 4), (2, 2), 2, 64, "scatter"),  # dilated
+    ((3, 3, 3), (2, 2, 2), 2, 64, "scatter"),
+    ((3,), (1,), 2, 64, "phases"),  # 1-D has no compiled loop
 ])
-def test_with_the_compiled_loop_dilated_or_ragged_phases_go_to_overlap_add(
-        monkeypatch, kernel, strides, dilation, overlap_add):
-    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: _fused._overlap_add_loop)
+def test_with_the_compiled_loops_overlap_add_takes_2d_and_3d_shapes_from_phases(
+        monkeypatch, kernel, strides, dilation, filters, compiled):
+    monkeypatch.setattr(_fused, "compiled", lambda loop: loop)
     plans = axis_plan_tuple(kernel, strides, dilation)
-    channels = filters = 64  # phases' side of the channel rule, and not a small call
-    batch = 2**25 // (channels * filters * int(np.prod([6 * k for k in kernel])))
-    assert numpy_backend.multiply_adds(plans, channels, filters, batch + 1) > 2**24
-    chosen = numpy_backend.choose_algorithm(plans, channels, filters, batch + 1)
-    assert chosen == ("scatter" if overlap_add else "phases")
-    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: None)
-    assert numpy_backend.choose_algorithm(plans, channels, filters, batch + 1) == "phases"
+    channels = filters  # phases' side of the channel rule, and not a small call
+    batch = 2**25 // (channels * filters * int(np.prod([6 * k for k in kernel]))) + 1
+    assert numpy_backend.multiply_adds(plans, channels, filters, batch) > 2**24
+    assert numpy_backend.choose_algorithm(plans, channels, filters, batch) == compiled
+    monkeypatch.setattr(_fused, "compiled", lambda loop: None)
+    assert numpy_backend.choose_algorithm(plans, channels, filters, batch) == "phases"
 
 
 def test_without_numba_the_canvas_adds(monkeypatch):
-    monkeypatch.setattr(_fused, "fused_overlap_add", lambda: None)
+    monkeypatch.setattr(_fused, "compiled", lambda loop: None)
     canvases = []
     original = numpy_backend._overlap_add
     monkeypatch.setattr(numpy_backend, "_overlap_add",

@@ -175,7 +175,7 @@ def test_choose_algorithm_rule(monkeypatch, batch, channels, filters, kernel, st
     """Tiling, a channel ratio of 2 and a small call pick overlap-add, on a canvas or in tap
     rows (two or more spatial axes, stride 1, the first axis cropped, enough filters); the
     rest phases. "valid" crops nothing, so it never picks tap rows. (Without the compiled
-    loop: with it, dilated and ragged phases go to overlap-add, see test_fused.py.)"""
+    loops: with them, 2-D and 3-D shapes never go to phases, see test_fused.py.)"""
     monkeypatch.setattr(numpy_backend, "ACCELERATE", False)
     args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
                                   strides=strides, padding=padding)
@@ -186,8 +186,9 @@ def test_choose_algorithm_rule(monkeypatch, batch, channels, filters, kernel, st
 
 
 @pytest.mark.parametrize("spatial,expected", [((500,), "scatter"), ((12, 12, 12), "rows")])
-def test_tap_rows_need_two_spatial_axes(spatial, expected):
+def test_tap_rows_need_two_spatial_axes(monkeypatch, spatial, expected):
     """1-D inputs keep the canvas at stride 1 "same"; 3-D ones take tap rows like 2-D."""
+    monkeypatch.setattr(numpy_backend, "ACCELERATE", False)
     kernel = (3,) * len(spatial)
     args, _ = plan_conv_transpose((8, *spatial, 64), (*kernel, 32, 64), padding="same")
     plans = args.axis_plans(spatial)

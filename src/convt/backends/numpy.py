@@ -110,16 +110,32 @@ Uneven parts (a 3- or 5-tap axis) lost 1.06-1.13x.
 """
 
 ACCELERATE = True
-"""With numba installed, overlap-add on 2-D and 3-D inputs runs its passes in one compiled
-loop (:mod:`convt.backends._fused`), and takes over from phases on dilated or ragged geometries.
+"""With numba installed, overlap-add on 2-D and 3-D inputs runs its passes in compiled loops
+(:mod:`convt.backends._fused`), and takes every such shape from phases.
 
-Measured against the NumPy canvas (interleaved, two workers) on 23 strided 2-D
-and 3-D shapes: 0.62-0.99x, geometric mean 0.79; stride-1 "valid" (three shapes) 0.67-0.78x.
-Against phases on 8 dilated or ragged shapes (kernel 5 "valid" on 8 x 8, 7 x 7
-"same", dilation 2-3): 0.34-0.84x, geometric mean 0.63 (``dilated`` 1.18 ->
-0.79 ms). Against phases on the other shapes with ``C_in`` close to ``C_out``
-it was mixed (0.77-1.13x, losing with kernel 4, stride 2), so phases keep them.
-Tap rows keep their stride-1 ``"same"`` shapes (``dcgan_s1`` 7.1 against 8.1 ms).
+One loop sums each output's landing taps (``"sums"``); with fewer than
+:data:`PLANAR_MAX_FILTERS` filters another adds each tap's plane in place
+(``"planes"``). Measured as whole calls (interleaved, two workers):
+
+- against the NumPy canvas on 23 strided 2-D and 3-D shapes: 0.62-0.99x,
+  geometric mean 0.79 (``"sums"``, before its unit axes were moved first,
+  which took another 7-20% off its loop);
+- ``"planes"`` against NumPy's per-tap adds and canvas with 1-3 filters:
+  0.61-0.80x (DCGAN's one-filter output 0.46 -> 0.37 ms);
+- ``"sums"`` against phases on 20 2-D and 3-D shapes with ``C_in`` close to
+  ``C_out`` (strides 1-2, kernels 3-5, 32-256 channels): 0.55-1.00x, geometric
+  mean 0.77; on dilated or ragged shapes, 0.34-0.84x. Kernels twice the stride
+  stay with phases, whose blocks are then exact: ``"sums"`` took 1.00-1.10x
+  their time on single 64-128 pixel images with kernel 4, stride 2 (``big_2d``
+  1.07-1.11x), 0.86-0.98x on batches of smaller ones.
+"""
+
+ROWS_MIN_FILTERS_COMPILED = 128
+""":data:`ROWS_MIN_FILTERS` when overlap-add's passes are compiled (:data:`ACCELERATE`).
+
+The compiled loop beat tap rows on 14 stride-1 ``"same"`` shapes with 16-64
+filters (0.57-1.13x, geometric mean 0.82); with 128-256 filters it was
+mixed (0.89-1.20x; DCGAN 7x7 5x5 256 -> 128 kept tap rows).
 """
 
 SCATTER_MAX_SMALL_MACS = 2**24
@@ -208,40 +224,32 @@ def choose_algorithm(
 ) -> str:
     """The faster algorithm for this geometry (the rule of docs/architecture.md).
 
-    Overlap-add when the taps tile the output (``kernel == stride``), when
-    the outputs have at most half the inputs' channels, or when the call is
-    small; of those, tap rows when every stride is 1, the window crops the
-    first axis and there are enough filters. Sub-pixel phases otherwise.
+    Overlap-add when its passes are compiled (:data:`ACCELERATE`; not for
+    kernels twice the stride), when the taps tile the output (``kernel ==
+    stride``), when the outputs have at most half the inputs' channels, or
+    when the call is small; of those, tap rows when every stride is 1, the
+    window crops the first axis and there are enough filters. Sub-pixel
+    phases otherwise.
     """
     if (
-        _taps_tile_output(plans)
+        (_accelerated(len(plans)) and not _two_taps_per_phase(plans))
+        or _taps_tile_output(plans)
         or channels >= SCATTER_CHANNEL_RATIO * filters
         or multiply_adds(plans, channels, filters, batch) <= SCATTER_MAX_SMALL_MACS
     ):
         return "rows" if _rows_skip_crops(plans, filters) else "scatter"
-    if _accelerated(len(plans)) and _ragged_or_dilated(plans):
-        return "scatter"
     return "phases"
 
 
-@functools.lru_cache(maxsize=256)
-def _ragged_or_dilated(plans: tuple[AxisPlan, ...]) -> bool:
-    """True when phases lose to the compiled overlap-add (see :data:`ACCELERATE`).
-
-    Either the kernel is dilated, or some axis of some phase is too ragged to
-    cut (:data:`PHASE_MAX_SEGMENTS`), so that its columns are gathered tap by
-    tap with zeros and multiplied by those zeros too. Cached: a layer in a
-    loop asks again with the same plans.
-    """
-    return any(plan.dilation > 1 for plan in plans) or any(
-        len(plan.phase_segments(phase)) > PHASE_MAX_SEGMENTS
-        for plan in plans for phase in range(plan.stride)
-    )
+def _two_taps_per_phase(plans: tuple[AxisPlan, ...]) -> bool:
+    """True when every axis's kernel is twice its stride (no dilation): every phase then has
+    exactly two taps per axis, and phases keep such shapes (see :data:`ACCELERATE`)."""
+    return all(p.kernel_size == 2 * p.stride and p.dilation == 1 for p in plans)
 
 
 def _accelerated(rank: int) -> bool:
     """True when overlap-add compiles its passes for inputs of this rank (:data:`ACCELERATE`)."""
-    return ACCELERATE and 2 <= rank <= 3 and _fused.fused_overlap_add() is not None
+    return ACCELERATE and 2 <= rank <= 3 and _fused.available()
 
 
 def _rows_skip_crops(plans: tuple[AxisPlan, ...], filters: int) -> bool:
@@ -252,11 +260,12 @@ def _rows_skip_crops(plans: tuple[AxisPlan, ...], filters: int) -> bool:
     GEMM rows that the crop would drop.
     """
     first = plans[0]
+    least = ROWS_MIN_FILTERS_COMPILED if _accelerated(len(plans)) else ROWS_MIN_FILTERS
     return (
         len(plans) >= 2
         and all(p.stride == 1 for p in plans)
         and (first.crop_left > 0 or first.crop_right > 0)
-        and filters >= ROWS_MIN_FILTERS
+        and filters >= least
     )
 
 
@@ -564,15 +573,19 @@ def _scatter_chunk(
     (first spatial axis) are the chunk's own even then.
     """
     owned = placing is None
-    if _fuses(weights, plans):
+    compiled = _compiled_pass(weights, plans)
+    if compiled == "sums":
         columns = _pixel_taps(block, weights, plans)
         _fused_overlap_add(out, columns, row_start, plans, placing, own_rows)
         return
     placing = placing or contextlib.nullcontext()
-    if weights.shape[1] <= PLANE_MAX_ADDS and not _taps_tile_output(plans):
-        planes = _tap_planes(block, weights, plans, pixel_major=True)
+    if compiled == "planes" or (
+        weights.shape[1] <= PLANE_MAX_ADDS and not _taps_tile_output(plans)
+    ):
+        pixel_major = weights.shape[1] <= PLANE_MAX_ADDS
+        planes = _tap_planes(block, weights, plans, pixel_major=pixel_major)
         with placing:
-            _add_tap_planes(out, planes, row_start, plans)
+            _add_tap_planes(out, planes, row_start, plans, compiled=compiled == "planes")
         return
     interleaved = _tap_columns(block, weights, plans)
     if _taps_tile_output(plans):
@@ -584,14 +597,16 @@ def _scatter_chunk(
         _place_window(out, canvas, row_start, plans, add=True)
 
 
-def _fuses(weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> bool:
-    """True when the compiled loop replaces the canvas (see :data:`ACCELERATE`)."""
-    return (
-        weights.shape[1] > PLANE_MAX_ADDS
-        and not _taps_tile_output(plans)
-        and not _few_filters(weights, plans)
-        and _accelerated(len(plans))
-    )
+def _compiled_pass(weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> str | None:
+    """Which compiled loop replaces overlap-add's NumPy passes (see :data:`ACCELERATE`).
+
+    ``"planes"`` with few filters (each tap's plane added in place), ``"sums"``
+    otherwise (each output's landing taps summed); None without the
+    accelerator, and when the taps tile the output (nothing to add).
+    """
+    if _taps_tile_output(plans) or not _accelerated(len(plans)):
+        return None
+    return "planes" if _few_filters(weights, plans) else "sums"
 
 
 def _fused_overlap_add(
@@ -602,32 +617,22 @@ def _fused_overlap_add(
     placing: threading.Lock | None,
     own_rows: tuple[int, int],
 ) -> None:
-    """The canvas's passes in one compiled loop.
+    """The canvas's passes in one compiled loop that sums each output's landing taps.
 
     ``columns`` is ``(batch, *n, *k, C_out)``. Output rows that are the
-    chunk's own are stored; the others are added holding ``placing``. A 2-D
-    problem runs as 3-D with a third axis of one element and one tap.
+    chunk's own are stored; the others are added holding ``placing``.
     """
     counts = columns.shape[1:1 + len(plans)]
     rows = _fused.landing_table(plans[0], row_start, counts[0])
     others = [_fused.landing_table(plan, 0, n) for plan, n in zip(plans[1:], counts[1:])]
-    if len(plans) == 2:
-        others.append(_fused.landing_table(_ONE_TAP, 0, 1))
-        columns = columns[:, :, :, None, :, :, None]
-        out = out[:, :, :, None]
-    loop = _fused.fused_overlap_add()
     if placing is None:
-        loop(columns, out, rows, *others, False)
+        _fused.overlap_add(columns, out, [rows, *others], add=False)
         return
     own, shared = _fused.split_rows(rows, own_rows)
-    loop(columns, out, own, *others, False)
+    _fused.overlap_add(columns, out, [own, *others], add=False)
     with placing:
         for part in shared:
-            loop(columns, out, part, *others, True)
-
-
-_ONE_TAP = AxisPlan(input_length=1, stride=1, kernel_size=1, dilation=1, output_length=1,
-                    crop_left=0)
+            _fused.overlap_add(columns, out, [part, *others], add=True)
 
 
 def _few_filters(weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> bool:
@@ -658,16 +663,28 @@ def _tap_planes(
 
 
 def _add_tap_planes(
-    out: np.ndarray, planes: np.ndarray, row_start: int, plans: tuple[AxisPlan, ...]
+    out: np.ndarray,
+    planes: np.ndarray,
+    row_start: int,
+    plans: tuple[AxisPlan, ...],
+    *,
+    compiled: bool = False,
 ) -> None:
     """Adds each tap's plane of each filter into its strided place in Keras's window.
 
     With few filters and taps, a canvas of taps would be added with a
     few-element inner loop; a plane per tap and filter is one strided NumPy add
-    of whole rows (see :data:`PLANE_MAX_ADDS`).
+    of whole rows (see :data:`PLANE_MAX_ADDS`). ``compiled`` runs the adds in
+    one compiled loop instead (see :data:`ACCELERATE`).
     """
     rank = len(plans)
-    for taps, target, source in _plane_places(plans, row_start, planes.shape[rank + 2:]):
+    counts = planes.shape[rank + 2:]
+    if compiled:
+        starts = (row_start,) + (0,) * (rank - 1)
+        tables = [_fused.reach_table(p, s, n) for p, s, n in zip(plans, starts, counts)]
+        _fused.add_planes(planes, out, tables)
+        return
+    for taps, target, source in _plane_places(plans, row_start, counts):
         for channel in range(planes.shape[rank]):
             out[(slice(None), *target, channel)] += planes[(*taps, channel, slice(None), *source)]
 

@@ -111,7 +111,8 @@ Uneven parts (a 3- or 5-tap axis) lost 1.06-1.13x.
 
 ACCELERATE = True
 """With numba installed, overlap-add on 2-D and 3-D inputs runs its passes in compiled loops
-(:mod:`convt.backends._fused`), and takes every such shape from phases.
+(:mod:`convt.backends._fused`), and takes every such shape but kernels twice the stride
+from phases.
 
 One loop sums each output's landing taps (``"sums"``); with fewer than
 :data:`PLANAR_MAX_FILTERS` filters another adds each tap's plane in place
@@ -119,7 +120,7 @@ One loop sums each output's landing taps (``"sums"``); with fewer than
 
 - against the NumPy canvas on 23 strided 2-D and 3-D shapes: 0.62-0.99x,
   geometric mean 0.79 (``"sums"``, before its unit axes were moved first,
-  which took another 7-20% off its loop);
+  which took another 15-23% off the loop alone);
 - ``"planes"`` against NumPy's per-tap adds and canvas with 1-3 filters:
   0.61-0.80x (DCGAN's one-filter output 0.46 -> 0.37 ms);
 - ``"sums"`` against phases on 20 2-D and 3-D shapes with ``C_in`` close to

@@ -2,7 +2,8 @@
 
 ``convt.ops`` lets the backend choose; here every algorithm has to compute
 every geometry (also the ones it would never be chosen for), whole and in
-chunks over the batch and over rows.
+chunks over the batch and over rows. These tests run the NumPy passes, with
+the compiled loops switched off; ``test_fused.py`` runs those loops.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from convt.backends import numpy as numpy_backend
 from tests import reference
 
 ALGORITHMS = sorted(numpy_backend.ALGORITHMS)
+
+
+@pytest.fixture(autouse=True)
+def _numpy_passes(monkeypatch):
+    """Overlap-add's NumPy passes, not the compiled loops that replace them when numba is
+    installed (as ``make test`` installs it)."""
+    monkeypatch.setattr(numpy_backend, "ACCELERATE", False)
 
 # (input spatial, kernel, strides, padding, output_padding, dilation)
 GEOMETRIES = {
@@ -170,13 +178,11 @@ def test_float32_keeps_float32(algorithm):
     ],
 )
 @pytest.mark.parametrize("padding", ["same", "valid"])
-def test_choose_algorithm_rule(monkeypatch, batch, channels, filters, kernel, strides, expected,
-                               padding):
+def test_choose_algorithm_rule(batch, channels, filters, kernel, strides, expected, padding):
     """Tiling, a channel ratio of 2 and a small call pick overlap-add, on a canvas or in tap
     rows (two or more spatial axes, stride 1, the first axis cropped, enough filters); the
     rest phases. "valid" crops nothing, so it never picks tap rows. (Without the compiled
     loops: with them, 2-D and 3-D shapes never go to phases, see test_fused.py.)"""
-    monkeypatch.setattr(numpy_backend, "ACCELERATE", False)
     args, _ = plan_conv_transpose((batch, 32, 32, channels), (*kernel, filters, channels),
                                   strides=strides, padding=padding)
     if padding == "valid" and expected == "rows":
@@ -186,9 +192,8 @@ def test_choose_algorithm_rule(monkeypatch, batch, channels, filters, kernel, st
 
 
 @pytest.mark.parametrize("spatial,expected", [((500,), "scatter"), ((12, 12, 12), "rows")])
-def test_tap_rows_need_two_spatial_axes(monkeypatch, spatial, expected):
+def test_tap_rows_need_two_spatial_axes(spatial, expected):
     """1-D inputs keep the canvas at stride 1 "same"; 3-D ones take tap rows like 2-D."""
-    monkeypatch.setattr(numpy_backend, "ACCELERATE", False)
     kernel = (3,) * len(spatial)
     args, _ = plan_conv_transpose((8, *spatial, 64), (*kernel, 32, 64), padding="same")
     plans = args.axis_plans(spatial)

@@ -120,7 +120,7 @@ One loop sums each output's landing taps (``"sums"``); with fewer than
 
 - against the NumPy canvas on 23 strided 2-D and 3-D shapes: 0.62-0.99x,
   geometric mean 0.79 (``"sums"``, before its unit axes were moved first,
-  which took another 15-23% off the loop alone);
+  which took another 16-24% off the loop alone);
 - ``"planes"`` against NumPy's per-tap adds and canvas with 1-3 filters:
   0.61-0.80x (DCGAN's one-filter output 0.46 -> 0.37 ms);
 - ``"sums"`` against phases on 20 2-D and 3-D shapes with ``C_in`` close to

@@ -50,6 +50,18 @@ def compiled(loop: Callable[..., None]) -> Callable[..., None] | None:
     return numba.njit(nogil=True, cache=True)(loop)
 
 
+@functools.cache
+def jitable(*helpers: Callable[..., object]) -> None:
+    """Lets compiled loops call ``helpers`` (numba's ``register_jitable``); once, and
+    nothing without numba (the loops then run as plain Python and call them as such)."""
+    try:
+        from numba.extending import register_jitable
+    except ImportError:
+        return
+    for helper in helpers:
+        register_jitable(helper)
+
+
 def available() -> bool:
     """True when numba is installed, so that the loops compile."""
     return compiled(_overlap_add_loop) is not None

@@ -123,15 +123,16 @@ def run(tasks: Iterable[Callable[[], None]]) -> None:
     With one task, or no control over the BLAS, they run on the calling thread
     (single-threaded BLAS in the first case, the BLAS's own threads otherwise).
     """
-    tasks = list(tasks)
     controls = openblas_controls()
     if controls is None:
         for task in tasks:
             task()
         return
-    size = min(workers(), len(tasks))
+    threads = workers()
     _enter_single_threaded(controls)
-    try:
+    try:  # the tasks are made here too: their set-up's BLAS calls stay on this thread
+        tasks = list(tasks)
+        size = min(threads, len(tasks))
         if size <= 1:
             for task in tasks:
                 task()

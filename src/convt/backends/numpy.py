@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from convt._shapes import AxisPlan, ConvTransposeArgs, TapGroup
-from convt.backends import _fused, _threads
+from convt.backends import _fused, _threads, _winograd
 
 Task = Callable[[], None]
 Taps = tuple[tuple[int, int], ...]
@@ -139,6 +139,11 @@ filters (0.57-1.13x, geometric mean 0.82); with 128-256 filters it was
 mixed (0.89-1.20x; DCGAN 7x7 5x5 256 -> 128 kept tap rows).
 """
 
+WINOGRAD_MIN_GAIN = 0.8
+"""Winograd (:mod:`convt.backends._winograd`) is chosen for float32 2-D and 3-D inputs, with
+numba, when the direct products that land in the window are at least this many times its
+estimated work (:func:`_winograd.cost`)."""
+
 SCATTER_MAX_SMALL_MACS = 2**24
 """Overlap-add is chosen for calls of at most this many multiply-adds.
 
@@ -197,7 +202,8 @@ def conv_transpose(
     if not (math.prod(shape) and x.size):
         out = np.zeros(shape, dtype=work_dtype)
     else:
-        chosen = algorithm or choose_algorithm(plans, x.shape[-1], filters, x.shape[0])
+        chosen = algorithm or choose_algorithm(
+            plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype)
         writes_all = chosen == "scatter" and _tiles_cover_output(plans)
         out = (np.empty if writes_all else np.zeros)(shape, dtype=work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
@@ -221,17 +227,25 @@ def _tap_groups(plans: tuple[AxisPlan, ...]) -> tuple[tuple[TapGroup, ...], ...]
 
 
 def choose_algorithm(
-    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int = 1
+    plans: tuple[AxisPlan, ...],
+    channels: int,
+    filters: int,
+    batch: int = 1,
+    *,
+    dtype: np.dtype | type = np.float32,
 ) -> str:
     """The faster algorithm for this geometry (the rule of docs/architecture.md).
 
-    Overlap-add when its passes are compiled (:data:`ACCELERATE`; not for
-    kernels twice the stride), when the taps tile the output (``kernel ==
-    stride``), when the outputs have at most half the inputs' channels, or
-    when the call is small; of those, tap rows when every stride is 1, the
+    Winograd when it pays (float32 with numba, :data:`WINOGRAD_MIN_GAIN`).
+    Otherwise overlap-add when its passes are compiled (:data:`ACCELERATE`;
+    not for kernels twice the stride), when the taps tile the output
+    (``kernel == stride``), when the outputs have at most half the inputs'
+    channels, or when the call is small; of those, tap rows when every stride is 1, the
     window crops the first axis and there are enough filters. Sub-pixel
     phases otherwise.
     """
+    if _winograd_pays(plans, channels, filters, batch, dtype):
+        return "winograd"
     if (
         (_accelerated(len(plans)) and not _two_taps_per_phase(plans))
         or _taps_tile_output(plans)
@@ -240,6 +254,21 @@ def choose_algorithm(
     ):
         return "rows" if _rows_skip_crops(plans, filters) else "scatter"
     return "phases"
+
+
+def _winograd_pays(
+    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, dtype: np.dtype | type
+) -> bool:
+    """True when Winograd's estimated work is below the direct products that land in the
+    window, by :data:`WINOGRAD_MIN_GAIN` (float32, compiled transforms)."""
+    if dtype != np.float32 or not _accelerated(len(plans)):
+        return False
+    landing = batch * channels * filters * math.prod(
+        sum(stop - first for first, stop, _ in
+            (plan.tap_reach(tap, 0, plan.input_length) for tap in range(plan.kernel_size)))
+        for plan in plans
+    )
+    return landing >= WINOGRAD_MIN_GAIN * _winograd.cost(plans, channels, filters, batch)
 
 
 def _two_taps_per_phase(plans: tuple[AxisPlan, ...]) -> bool:
@@ -864,6 +893,7 @@ ALGORITHMS: dict[
     "phases": _phases,
     "scatter": _scatter,
     "rows": _rows,
+    "winograd": _winograd.tasks,
 }
 """Each algorithm yields independent tasks that fill a channels_last ``out``.
 

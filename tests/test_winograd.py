@@ -1,0 +1,136 @@
+"""Winograd's tiles (convt.backends._winograd) against direct sums and the direct-loop reference.
+
+``test_numpy_paths.py`` also forces the algorithm on every geometry there (float64,
+compiled loops when numba is installed). Here: the transforms exactly, the axis grids
+against brute force, the plain-Python loops, float32 accuracy, and the rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convt._shapes import axis_plan, plan_conv_transpose
+from convt.backends import _fused, _threads, _winograd
+from convt.backends import numpy as numpy_backend
+from tests import reference
+
+
+@pytest.mark.parametrize("taps", range(1, 8))
+def test_transforms_compute_the_correlation(taps):
+    outputs = _winograd.tile_outputs(taps)
+    at, g, bt = _winograd.transforms(outputs, taps)
+    assert at.shape == (outputs, outputs + taps - 1)
+    rng = np.random.default_rng(taps)
+    d, kernel = rng.standard_normal(outputs + taps - 1), rng.standard_normal(taps)
+    direct = [d[i:i + taps] @ kernel for i in range(outputs)]
+    np.testing.assert_allclose(at @ ((g @ kernel) * (bt @ d)), direct, rtol=1e-12, atol=1e-12)
+
+
+def test_tiles_are_at_most_six_inputs_long():
+    assert [_winograd.tile_outputs(r) for r in range(1, 8)] == [6, 5, 4, 3, 2, 1, 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    length=st.integers(1, 9), kernel=st.integers(1, 6), stride=st.integers(1, 4),
+    dilation=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]),
+    output_padding=st.integers(0, 3),
+)
+def test_axis_grids_give_every_output_its_landing_taps(
+    length, kernel, stride, dilation, padding, output_padding
+):
+    """Brute force: output o receives tap j of input i when i * s + j * d - crop == o."""
+    if output_padding >= max(stride, dilation):
+        output_padding = None
+    plan = axis_plan(length, kernel, stride, padding, output_padding, dilation)
+    expected = {o: set() for o in range(plan.output_length)}
+    for i in range(length):
+        for j in range(kernel):
+            o = i * stride + j * dilation - plan.crop_left
+            if 0 <= o < plan.output_length:
+                expected[o].add((j, i))
+    got = {o: set() for o in range(plan.output_length)}
+    covered = []
+    for grid in _winograd.axis_grids(plan):
+        for q in range(grid.count):
+            o = grid.out_origin + grid.out_step * q
+            covered.append(o)
+            inputs = (grid.in_origin + grid.in_step * (q + u) for u in range(len(grid.taps)))
+            got[o] = {(tap, i) for tap, i in zip(grid.taps, inputs) if 0 <= i < length}
+    assert len(covered) == len(set(covered)), "an output belongs to two grids"
+    assert got == expected
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "strides", "padding", "dilation"), [
+    ((2, 9, 8, 3), (3, 3), 1, "same", 1),
+    ((1, 7, 6, 2), (5, 4), 2, "same", 1),
+    ((1, 8, 7, 2), (3, 2), (1, 3), "valid", (2, 1)),
+    ((1, 4, 5, 3, 2), (3, 2, 3), (2, 1, 1), "same", 1),
+    ((2, 11, 3), (4,), 2, "same", 1),
+])
+def test_plain_python_loops_match_the_reference(monkeypatch, x_shape, kernel, strides, padding,
+                                                dilation):
+    """The loops as plain Python (what runs without numba), chunks on three workers."""
+    monkeypatch.setattr(_fused, "compiled", lambda loop: None)
+    monkeypatch.setattr(_winograd, "MIN_CHUNK_TILES", 1)
+    monkeypatch.setattr(_winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(_threads, "workers", lambda: 3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((*kernel, 3, x_shape[-1]))
+    kwargs = dict(strides=strides, padding=padding, dilation_rate=dilation)
+    args, _ = plan_conv_transpose(x.shape, w.shape, **kwargs)
+    got = numpy_backend.conv_transpose(x, w, args, algorithm="winograd")
+    np.testing.assert_allclose(got, reference.conv_transpose_loops(x, w, **kwargs),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "strides"), [
+    ((2, 16, 16, 32), 3, 1),
+    ((1, 20, 20, 16), 4, 2),
+    ((2, 12, 12, 16), 5, 1),
+    ((1, 6, 6, 6, 8), 3, 1),
+])
+def test_float32_error_stays_near_the_direct_sum(x_shape, kernel, strides):
+    """Largest error at most 2e-5 of the largest output (the direct GEMMs: about 3e-7;
+    measured on the benchmark's float32 cases: 9e-6 for 3x3 stride-1 "same")."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    rank = len(x_shape) - 2
+    w = (rng.standard_normal((*(kernel,) * rank, 24, x_shape[-1]))
+         / np.sqrt(kernel**rank * x_shape[-1])).astype(np.float32)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=strides, padding="same")
+    got = numpy_backend.conv_transpose(x, w, args, algorithm="winograd")
+    expected = reference.conv_transpose_loops(x.astype(np.float64), w.astype(np.float64),
+                                              strides=strides, padding="same")
+    assert got.dtype == np.float32
+    assert np.abs(got - expected).max() <= 2e-5 * np.abs(expected).max()
+
+
+def _plans(x_shape, kernel, strides, padding="same"):
+    rank = len(x_shape) - 2
+    args, _ = plan_conv_transpose(x_shape, (*(kernel,) * rank, 64, x_shape[-1]),
+                                  strides=strides, padding=padding)
+    return args.axis_plans(x_shape[1:-1])
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "strides", "expected"), [
+    ((8, 32, 32, 64), 3, 1, "winograd"),  # 3x3 stride 1: 4x4 tiles
+    ((4, 64, 64, 64), 4, 2, "winograd"),  # kernel 4 stride 2: 2x2 taps per phase, 5x5 tiles
+    ((16, 7, 7, 64), 5, 1, None),  # 7x7 images: tiles of 2 cut 8 outputs, kernel transform
+    ((8, 32, 32, 64), 3, 2, None),  # phases of 2 and 1 taps
+    ((1, 16, 16, 16, 64), 3, 2, None),
+])
+def test_winograd_rule(monkeypatch, x_shape, kernel, strides, expected):
+    plans = _plans(x_shape, kernel, strides)
+    channels, batch = x_shape[-1], x_shape[0]
+    chosen = numpy_backend.choose_algorithm(plans, channels, 64, batch)
+    if _fused.available():
+        assert (chosen == "winograd") == (expected == "winograd")
+    assert numpy_backend.choose_algorithm(plans, channels, 64, batch,
+                                          dtype=np.dtype(np.float64)) != "winograd"
+    monkeypatch.setattr(_fused, "compiled", lambda loop: None)
+    assert numpy_backend.choose_algorithm(plans, channels, 64, batch) != "winograd"

@@ -87,13 +87,15 @@ class AxisGrid:
         return self.outputs + len(self.taps) - 1
 
 
+@functools.lru_cache(maxsize=256)
 def axis_grids(plan: AxisPlan) -> tuple[AxisGrid, ...]:
     """The axis's outputs as correlations with evenly spaced inputs, one per phase and residue.
 
     Output ``m * stride + phase`` reads input ``m + offset`` for each tap of
     the phase, and the offsets step by ``dilation / gcd(stride, dilation)``;
     with a step above 1 the phase's outputs are split by ``m % step``, each
-    residue a plain correlation of every ``step``-th input.
+    residue a plain correlation of every ``step``-th input. Cached: a layer in
+    a loop asks for the same grids.
 
     Example:
         >>> from convt._shapes import axis_plan

@@ -28,6 +28,9 @@ inside Keras's window go through the GEMM, and each tap of the other axes is
 added straight into the output. Input rows are laid out samples-innermost so
 that a row range of every sample is one matrix.
 
+With numba, float32 shapes may instead run in Winograd's tiles
+(:mod:`convt.backends._winograd`), which make fewer multiply-adds.
+
 :func:`choose_algorithm` picks one per call; ``docs/architecture.md`` gives the rule.
 """
 
@@ -263,12 +266,19 @@ def _winograd_pays(
     window, by :data:`WINOGRAD_MIN_GAIN` (float32, compiled transforms)."""
     if dtype != np.float32 or not _accelerated(len(plans)):
         return False
+    return _winograd_gain(plans, channels, filters, batch) >= WINOGRAD_MIN_GAIN
+
+
+@functools.lru_cache(maxsize=256)
+def _winograd_gain(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> float:
+    """The direct products landing in the window over Winograd's estimated work, cached
+    (a layer in a loop asks again; the estimate walks every phase's grids)."""
     landing = batch * channels * filters * math.prod(
         sum(stop - first for first, stop, _ in
             (plan.tap_reach(tap, 0, plan.input_length) for tap in range(plan.kernel_size)))
         for plan in plans
     )
-    return landing >= WINOGRAD_MIN_GAIN * _winograd.cost(plans, channels, filters, batch)
+    return landing / _winograd.cost(plans, channels, filters, batch)
 
 
 def _two_taps_per_phase(plans: tuple[AxisPlan, ...]) -> bool:

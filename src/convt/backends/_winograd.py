@@ -15,7 +15,8 @@ The transforms are compiled loops over tiles (numba), each tile read from the
 input once and written to the output once; the GEMMs are NumPy's. Tiles are
 at most :data:`MAX_TILE_INPUTS` long per axis, whose transforms use the points
 0, 1, -1, 2, -2 and infinity: their float32 rounding stays near the direct
-sum's (``docs/architecture.md``, "Winograd"). Only float32 is computed here.
+sum's (``docs/architecture.md``, "Winograd"). The rule sends only float32 here; forced,
+float64 works too (the matrices take the input's dtype).
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def tasks(
 ) -> Iterator[Callable[[], None]]:
     """Every phase, residue and chunk of tiles as a task that writes its outputs of ``out``.
 
-    ``x`` is ``(batch, *n, C_in)`` float32, ``kernel`` ``(*k, C_out, C_in)``,
+    ``x`` is ``(batch, *n, C_in)`` (float32 or float64), ``kernel`` ``(*k, C_out, C_in)``,
     ``out`` the zeroed ``(batch, *L, C_out)``; outputs that no tap reaches stay zero.
     """
     x3 = x.reshape(x.shape[0], *_on_three_axes(x.shape[1:-1], 1), x.shape[-1])

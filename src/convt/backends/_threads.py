@@ -102,6 +102,13 @@ def scratch(slot: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return buffer[:size].view(dtype).reshape(shape)
 
 
+def even_slices(length: int, count: int) -> list[slice]:
+    """``range(length)`` cut into ``min(count, length)`` slices differing in size by one at most
+    (the chunks that workers share out)."""
+    count = min(count, length)
+    return [slice(length * i // count, length * (i + 1) // count) for i in range(count)]
+
+
 def release_scratch() -> None:
     """Drops every thread's kept scratch buffers (memory is then allocated afresh)."""
     with _lock:

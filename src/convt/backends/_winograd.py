@@ -222,9 +222,10 @@ def tasks(
         tile_bytes = products.shape[0] * (products.shape[1] + products.shape[2]) * x.itemsize
         per_chunk = max(CHUNK_BYTES // tile_bytes, MIN_CHUNK_TILES)
         chunks = pieces * -(-tiles // (per_chunk * pieces))  # a multiple of the workers
-        for first, stop in _even_cuts(tiles, chunks):
+        for part in _threads.even_slices(tiles, chunks):
             yield functools.partial(
-                _tile_chunk, x3, products, geometry, bt, at, first, stop - first, out3
+                _tile_chunk, x3, products, geometry, bt, at, part.start, part.stop - part.start,
+                out3,
             )
 
 
@@ -237,12 +238,6 @@ def _on_three_axes(items: tuple, unit: object) -> tuple:
     if len(items) == 2:
         return (items[0], unit, items[1])
     return tuple(items)
-
-
-def _even_cuts(length: int, count: int) -> list[tuple[int, int]]:
-    """``range(length)`` cut into ``count`` ranges (at most ``length``) of near-equal size."""
-    count = max(1, min(count, length))
-    return [(length * i // count, length * (i + 1) // count) for i in range(count)]
 
 
 def _tile_chunk(

@@ -346,11 +346,11 @@ def _chunks(
     sample_bytes = row_bytes * rows
     if sample_bytes <= budget:
         count = -(-batch // max(1, budget // max(sample_bytes, 1)))
-        for samples in _even_slices(batch, _round_up(count, pieces)):
+        for samples in _threads.even_slices(batch, _round_up(count, pieces)):
             yield samples, slice(0, rows)
         return
     count = -(-rows // max(1, budget // row_bytes))
-    row_slices = _even_slices(rows, _round_up(count, pieces))
+    row_slices = _threads.even_slices(rows, _round_up(count, pieces))
     for sample in range(batch):
         for row_slice in row_slices:
             yield slice(sample, sample + 1), row_slice
@@ -358,12 +358,6 @@ def _chunks(
 
 def _round_up(count: int, multiple: int) -> int:
     return -(-count // multiple) * multiple
-
-
-def _even_slices(length: int, count: int) -> list[slice]:
-    """``range(length)`` cut into ``min(count, length)`` slices differing in size by one at most."""
-    count = min(count, length)
-    return [slice(length * i // count, length * (i + 1) // count) for i in range(count)]
 
 
 def _phases(
@@ -566,7 +560,7 @@ def _scatter(
     # whole samples never overlap, and neither do the tiles of kernel == stride.
     rows_overlap = chunks[0][1].stop < x.shape[1] and not _taps_tile_output(plans)
     placing = threading.Lock() if split or rows_overlap else None
-    for taps in _even_slices(kernel_size[0], parts):
+    for taps in _threads.even_slices(kernel_size[0], parts):
         part_plans = (plans[0].kernel_part(taps.start, taps.stop), *plans[1:])
         weights = kernel[taps].reshape(-1, channels).T
         part_groups = _tap_groups(part_plans)

@@ -120,6 +120,7 @@ def _plans(x_shape, kernel, strides, padding="same"):
 @pytest.mark.parametrize(("x_shape", "kernel", "strides", "expected"), [
     ((8, 32, 32, 64), 3, 1, "winograd"),  # 3x3 stride 1: 4x4 tiles
     ((4, 64, 64, 64), 4, 2, "winograd"),  # kernel 4 stride 2: 2x2 taps per phase, 5x5 tiles
+    ((8, 32, 32, 64), 5, 2, "winograd"),  # kernel 5 stride 2: 3x3 and 2x2 taps, 4x4 and 5x5
     ((16, 7, 7, 64), 5, 1, None),  # 7x7 images: tiles of 2 cut 8 outputs, kernel transform
     ((8, 32, 32, 64), 3, 2, None),  # phases of 2 and 1 taps
     ((1, 16, 16, 16, 64), 3, 2, None),

@@ -44,19 +44,29 @@ MIN_CHUNK_TILES = 256
 """Tiles per chunk at least (when there are that many): the GEMMs' rows. With 14-tile
 chunks (256 channels) the GEMMs alone ran at a fraction of their rate."""
 
-TRANSFORM_COST = 63
+TRANSFORM_COST = 35
 """The tile transforms' time per tile input and channel, in GEMM multiply-adds.
 
-Measured on one worker, stride-1 3x3 "same" (8, 32, 32, 64) -> 64 in 4x4
-tiles: the input and output loops took 2.8 ms, the GEMMs 1.43 ms.
+Measured on one worker against the GEMMs of the same tiles: 22 on stride-1 3x3
+"same" (8, 32, 32, 64) -> 64 (loops 1.16 ms, GEMMs 1.69 ms), 36 on the dilated
+case, 43 on a single 128x128 image (kernel 4, stride 2: strided outputs over
+16 MiB); 35 fits the rule (:data:`convt.backends.numpy.WINOGRAD_MIN_GAIN`) best.
 """
 
-KERNEL_COST = 200
+KERNEL_COST = 130
 """The kernel transform's time per transformed tap and channel pair, in GEMM multiply-adds.
 
-Measured: 9 ms for 36 x 256 x 256 (float64, memory-bound), once per call and
-phase, on the calling thread before the chunks start.
+Measured on one thread: 130 for DCGAN's 5x5 stride-1 layer (36 x 256 x 128: 2.95 ms),
+39-60 for four phases of 64-128 channels. Done before the tiles start, shared out
+among the workers only when large (:data:`KERNEL_SPLIT_TAPS`), so it counts high.
 """
+
+KERNEL_SPLIT_TAPS = 2**19
+"""The kernel transform is shared out among the workers from this many transformed taps
+(channel pairs included). Its float64 passes are memory-bound: two workers took DCGAN's
+5x5 stride-1 layer (256 x 128 channels, 819k taps) from 2.95 to 1.82 ms, but its
+stride-2 layer (128 x 64, 205k taps) from 0.79 to 0.90 ms (a worker's wake-up and the
+calls per part cost more than they share out)."""
 
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2))
 
@@ -214,10 +224,11 @@ def tasks(
     x3 = x.reshape(x.shape[0], *_on_three_axes(x.shape[1:-1], 1), x.shape[-1])
     out3 = out.reshape(out.shape[0], *_on_three_axes(out.shape[1:-1], 1), out.shape[-1])
     kernel3 = kernel.reshape(*_on_three_axes(kernel.shape[:-2], 1), *kernel.shape[-2:])
-    for combination in itertools.product(*(axis_grids(plan) for plan in plans)):
-        grids: Grids = _on_three_axes(combination, UNIT_GRID)
+    combinations: list[Grids] = [_on_three_axes(combination, UNIT_GRID) for combination in
+                                 itertools.product(*(axis_grids(plan) for plan in plans))]
+    kernels = _transformed_kernels(kernel3, combinations, pieces)
+    for grids, products in zip(combinations, kernels):
         geometry, bt, at = _tables(grids, x.dtype)
-        products = _transformed_kernel(kernel3, grids)
         tiles = x.shape[0] * math.prod(grid.tiles for grid in grids)
         tile_bytes = products.shape[0] * (products.shape[1] + products.shape[2]) * x.itemsize
         per_chunk = max(CHUNK_BYTES // tile_bytes, MIN_CHUNK_TILES)
@@ -253,7 +264,7 @@ def _tile_chunk(
     """Transforms tiles ``first .. first + count - 1``, multiplies them, writes their outputs."""
     inputs, channels, filters = kernel.shape
     tiles = _threads.scratch(0, (inputs, count, channels), x.dtype)
-    _fused.jitable(_middle_axis, _tile_position)
+    _fused.jitable(_axis_pass, _tile_position, _gather_tile, _tile_inside)
     _loop(_input_tiles_loop)(x, bt, geometry, first, tiles)
     products = _threads.scratch(1, (inputs, count, filters), x.dtype)
     np.matmul(tiles, kernel, out=products)
@@ -272,13 +283,15 @@ def _tables(grids: Grids, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.n
 
     ``geometry[axis]`` is ``(in_origin, in_step, out_origin, out_step, count,
     outputs, inputs, tiles)``; ``bt[axis]`` and ``at[axis]`` are the axis's
-    transforms in the top-left corner of a ``dtype`` square.
+    transforms in the top-left corner of a ``dtype`` square (at least six wide, the
+    longest tile: :func:`_axis_pass` reads six columns).
     """
     geometry = np.array([
         (g.in_origin, g.in_step, g.out_origin, g.out_step, g.count, g.outputs, g.inputs, g.tiles)
         for g in grids
     ], np.int64)
-    bt = np.zeros((3, MAX_TILE_INPUTS, MAX_TILE_INPUTS), dtype)
+    size = max(MAX_TILE_INPUTS, *(grid.inputs for grid in grids))
+    bt = np.zeros((3, size, size), dtype)
     at = np.zeros_like(bt)
     for axis, grid in enumerate(grids):
         axis_at, _, axis_bt = transforms(grid.outputs, len(grid.taps))
@@ -289,42 +302,92 @@ def _tables(grids: Grids, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.n
     return geometry, bt, at
 
 
+def _transformed_kernels(kernel: np.ndarray, combinations: list[Grids], pieces: int
+                         ) -> list[np.ndarray]:
+    """Each grid combination's :func:`_transformed_kernel`; from :data:`KERNEL_SPLIT_TAPS`
+    taps on, the filters are shared out among ``pieces`` workers."""
+    filters, channels = kernel.shape[-2:]
+    kernels = [np.empty((math.prod(g.inputs for g in grids), channels, filters), kernel.dtype)
+               for grids in combinations]
+    taps = sum(math.prod(len(g.taps) for g in grids) for grids in combinations)
+    parts = pieces if taps * channels * filters >= KERNEL_SPLIT_TAPS else 1
+    transforms = [functools.partial(_transform_filters, kernel, grids, part, target)
+                  for grids, target in zip(combinations, kernels)
+                  for part in _threads.even_slices(filters, parts)]
+    if parts > 1:
+        _threads.run(transforms)
+    else:
+        for transform in transforms:
+            transform()
+    return kernels
+
+
+def _transform_filters(kernel: np.ndarray, grids: Grids, filters: slice, target: np.ndarray
+                       ) -> None:
+    """Writes the transformed taps of ``filters`` into ``target[:, :, filters]``."""
+    target[:, :, filters] = _transformed_kernel(kernel[..., filters, :], grids)
+
+
 def _transformed_kernel(kernel: np.ndarray, grids: Grids) -> np.ndarray:
-    """``G g G^T`` per channel pair, as ``(prod(inputs), C_in, C_out)`` in the kernel's dtype.
+    """``G g G^T`` per channel pair, as ``(prod(inputs), C_in, C_out)`` (float64, in this
+    thread's scratch: use it before asking for the scratch again).
 
     ``kernel`` is ``(k0, k1, k2, C_out, C_in)``. The taps are laid out
     ``(..., C_in, C_out)`` first (the transposing copy is then the smallest),
     and transformed in float64, one axis at a time, each a matrix product
-    over contiguous rows.
+    over contiguous rows. The float64 stages live in this thread's kept
+    scratch buffers: fresh ones cost their page faults on every call (DCGAN's
+    5x5 stride-1 layer, 256 x 128 channels: 3.3-7.1 ms, 1.5 ms kept).
     """
     picked = kernel[np.ix_(*(grid.taps for grid in grids))].swapaxes(-1, -2)
-    products = np.ascontiguousarray(picked, dtype=np.float64)
-    done = 1
+    products = _threads.scratch(2, picked.shape, np.dtype(np.float64))
+    np.copyto(products, picked)
+    done, slot = 1, 3
     for grid in grids:
         if grid.inputs > 1:
             g = transforms(grid.outputs, len(grid.taps))[1]
-            products = np.matmul(g, products.reshape(done, len(grid.taps), -1))
+            rows = products.reshape(done, len(grid.taps), -1)
+            shape = (done, grid.inputs, rows.shape[-1])
+            products = np.matmul(g, rows, out=_threads.scratch(slot, shape, products.dtype))
+            slot = 5 - slot  # the stages alternate between scratch slots 3 and 2
         done *= grid.inputs
-    return products.reshape(done, *picked.shape[-2:]).astype(kernel.dtype)
+    return products.reshape(done, *picked.shape[-2:])
 
 
-def _middle_axis(matrix, source, target):
-    """``target[a, r, b, :] = sum_j matrix[r, j] * source[a, j, b, :]``, zero entries skipped.
+def _axis_pass(matrix, rows, cols, source, start, step, target, target_start, target_step, length):
+    """One axis's transform of a tile, between flat arrays: for ``r < rows``, ``e < length``,
+    ``target[target_start + r * target_step + e]`` becomes the sum over ``j < cols`` of
+    ``matrix[r, j] * source[start + j * step + e]``.
 
-    ``source`` is ``(A, R_in, B, C)``, ``target`` ``(A, R_out, B, C)`` with
-    ``matrix`` at least ``R_out x R_in``.
+    ``source`` and ``target`` are flat arrays, so that every row is a contiguous
+    slice: the loops over ``e`` then vectorize (an element index computed from a
+    runtime offset carries numba's negative-index check, which they do not).
+    Tiles of six inputs get each output row in one pass over six source rows.
     """
-    for a in range(source.shape[0]):
-        for r in range(target.shape[1]):
-            for b in range(source.shape[2]):
-                for c in range(source.shape[3]):
-                    target[a, r, b, c] = 0.0
-            for j in range(source.shape[1]):
-                weight = matrix[r, j]
-                if weight != 0.0:
-                    for b in range(source.shape[2]):
-                        for c in range(source.shape[3]):
-                            target[a, r, b, c] += weight * source[a, j, b, c]
+    if cols == 6:
+        row0 = source[start:start + length]
+        row1 = source[start + step:start + step + length]
+        row2 = source[start + 2 * step:start + 2 * step + length]
+        row3 = source[start + 3 * step:start + 3 * step + length]
+        row4 = source[start + 4 * step:start + 4 * step + length]
+        row5 = source[start + 5 * step:start + 5 * step + length]
+        for r in range(rows):
+            w0, w1, w2 = matrix[r, 0], matrix[r, 1], matrix[r, 2]
+            w3, w4, w5 = matrix[r, 3], matrix[r, 4], matrix[r, 5]
+            row = target[target_start + r * target_step:target_start + r * target_step + length]
+            for e in range(length):
+                row[e] = (w0 * row0[e] + w1 * row1[e] + w2 * row2[e]
+                          + w3 * row3[e] + w4 * row4[e] + w5 * row5[e])
+        return
+    for r in range(rows):
+        row = target[target_start + r * target_step:target_start + r * target_step + length]
+        row[:] = 0.0
+        for j in range(cols):
+            weight = matrix[r, j]
+            if weight != 0.0:
+                column = source[start + j * step:start + j * step + length]
+                for e in range(length):
+                    row[e] += weight * column[e]
 
 
 def _tile_position(tile, geometry):
@@ -335,50 +398,83 @@ def _tile_position(tile, geometry):
     return sample, k0, k1, k2
 
 
+def _gather_tile(x, sample, k0, k1, k2, geometry, patch):
+    """Copies input tile ``(k0, k1, k2)`` of ``sample`` into the flat ``patch``, laid out
+    ``(a0, a1, a2, C)``, with zeros where the tile reaches past the input."""
+    channels = x.shape[4]
+    a0, a1, a2 = geometry[0, 6], geometry[1, 6], geometry[2, 6]
+    for j0 in range(a0):
+        p0 = geometry[0, 0] + geometry[0, 1] * (k0 * geometry[0, 5] + j0)
+        for j1 in range(a1):
+            p1 = geometry[1, 0] + geometry[1, 1] * (k1 * geometry[1, 5] + j1)
+            for j2 in range(a2):
+                p2 = geometry[2, 0] + geometry[2, 1] * (k2 * geometry[2, 5] + j2)
+                row = patch[((j0 * a1 + j1) * a2 + j2) * channels:
+                            ((j0 * a1 + j1) * a2 + j2 + 1) * channels]
+                if 0 <= p0 < x.shape[1] and 0 <= p1 < x.shape[2] and 0 <= p2 < x.shape[3]:
+                    pixel = x[sample, p0, p1, p2]
+                    for c in range(channels):  # element loops: numba's slice assignment is slower
+                        row[c] = pixel[c]
+                else:
+                    for c in range(channels):
+                        row[c] = 0.0
+
+
+def _tile_inside(x, k0, k1, k2, geometry):
+    """True when tile ``(k0, k1, k2)`` reads only inputs that exist, the last axis's contiguous."""
+    if geometry[2, 1] != 1:
+        return False
+    for axis, k in ((0, k0), (1, k1), (2, k2)):
+        first = geometry[axis, 0] + geometry[axis, 1] * k * geometry[axis, 5]
+        last = first + geometry[axis, 1] * (geometry[axis, 6] - 1)
+        if first < 0 or last >= x.shape[1 + axis]:
+            return False
+    return True
+
+
 def _input_tiles_loop(x, bt, geometry, first, tiles):
     """``tiles[xi, t, :]``: input tile ``first + t`` transformed by ``Bt`` along each axis.
 
     Plain Python until :func:`_fused.compiled` compiles it (the tests run both).
 
-    ``x`` is ``(batch, n0, n1, n2, C)``; inputs outside it read as zeros.
-    The first axis's transform is done while reading the tile, the last
-    one's while writing it; the middle one's is skipped when it is the identity.
+    ``x`` is ``(batch, n0, n1, n2, C)``; inputs outside it read as zeros. A tile
+    inside the input is transformed straight from it, one at its edge from a
+    zero-padded copy. The middle axis's pass is skipped when it is the identity.
     """
     channels = x.shape[4]
+    count = tiles.shape[1]
     a0, a1, a2 = geometry[0, 6], geometry[1, 6], geometry[2, 6]
-    front = np.empty((a0, a1, a2, channels), tiles.dtype)
-    back = np.empty_like(front)
-    for t in range(tiles.shape[1]):
+    flat_x = x.reshape(x.size)
+    flat_tiles = tiles.reshape(tiles.size)
+    patch = np.empty(a0 * a1 * a2 * channels, tiles.dtype)
+    front = np.empty_like(patch)
+    back = np.empty_like(patch)
+    plane = a2 * channels
+    bt0, bt1, bt2 = bt[0].copy(), bt[1].copy(), bt[2].copy()  # measured 5-10% faster than views
+    for t in range(count):
         sample, k0, k1, k2 = _tile_position(first + t, geometry)
-        front[:] = 0.0
-        for x0 in range(a0):
-            for j0 in range(a0):
-                weight = bt[0, x0, j0]
-                p0 = geometry[0, 0] + geometry[0, 1] * (k0 * geometry[0, 5] + j0)
-                if weight == 0.0 or not 0 <= p0 < x.shape[1]:
-                    continue
-                for j1 in range(a1):
-                    p1 = geometry[1, 0] + geometry[1, 1] * (k1 * geometry[1, 5] + j1)
-                    for j2 in range(a2):
-                        p2 = geometry[2, 0] + geometry[2, 1] * (k2 * geometry[2, 5] + j2)
-                        if 0 <= p1 < x.shape[2] and 0 <= p2 < x.shape[3]:
-                            for c in range(channels):
-                                front[x0, j1, j2, c] += weight * x[sample, p0, p1, p2, c]
+        if _tile_inside(x, k0, k1, k2, geometry):
+            source = flat_x
+            start = (((sample * x.shape[1] + geometry[0, 0] + geometry[0, 1] * k0 * geometry[0, 5])
+                      * x.shape[2] + geometry[1, 0] + geometry[1, 1] * k1 * geometry[1, 5])
+                     * x.shape[3] + geometry[2, 0] + k2 * geometry[2, 5]) * channels
+            step0 = geometry[0, 1] * x.shape[2] * x.shape[3] * channels
+            step1 = geometry[1, 1] * x.shape[3] * channels
+        else:
+            _gather_tile(x, sample, k0, k1, k2, geometry, patch)
+            source, start, step0, step1 = patch, 0, a1 * plane, plane
+        for j1 in range(a1):
+            _axis_pass(bt0, a0, a0, source, start + j1 * step1, step0,
+                       front, j1 * plane, a1 * plane, plane)
         middle = front
         if geometry[1, 5] > 1 and a1 > geometry[1, 5]:  # else Bt is the identity
-            _middle_axis(bt[1], front, back)
+            for x0 in range(a0):
+                _axis_pass(bt1, a1, a1, front, x0 * a1 * plane, plane,
+                           back, x0 * a1 * plane, plane, plane)
             middle = back
-        for x0 in range(a0):
-            for x1 in range(a1):
-                for x2 in range(a2):
-                    xi = (x0 * a1 + x1) * a2 + x2
-                    for c in range(channels):
-                        tiles[xi, t, c] = 0.0
-                    for j2 in range(a2):
-                        weight = bt[2, x2, j2]
-                        if weight != 0.0:
-                            for c in range(channels):
-                                tiles[xi, t, c] += weight * middle[x0, x1, j2, c]
+        for x01 in range(a0 * a1):
+            _axis_pass(bt2, a2, a2, middle, x01 * plane, channels,
+                       flat_tiles, (x01 * a2 * count + t) * channels, count * channels, channels)
 
 
 def _output_tiles_loop(products, at, geometry, first, out):
@@ -387,40 +483,37 @@ def _output_tiles_loop(products, at, geometry, first, out):
     Plain Python until :func:`_fused.compiled` compiles it (the tests run both).
 
     ``out`` is ``(batch, L0, L1, L2, C)``; outputs past an axis's count are
-    not written. As in the input loop, the first and last axes' transforms
-    are done while reading and writing.
+    not written. The last axis's pass writes straight into ``out``.
     """
     filters = out.shape[4]
+    count = products.shape[1]
     a0, a1, a2 = geometry[0, 6], geometry[1, 6], geometry[2, 6]
     m0, m1, m2 = geometry[0, 5], geometry[1, 5], geometry[2, 5]
-    front = np.empty((m0, a1, a2, filters), products.dtype)
-    back = np.empty((m0, m1, a2, filters), products.dtype)
-    for t in range(products.shape[1]):
+    flat_products = products.reshape(products.size)
+    flat_out = out.reshape(out.size)
+    front = np.empty(m0 * a1 * a2 * filters, products.dtype)
+    back = np.empty(m0 * m1 * a2 * filters, products.dtype)
+    plane = a2 * filters
+    out_row, out_plane = out.shape[3] * filters, out.shape[2] * out.shape[3] * filters
+    at0, at1, at2 = at[0].copy(), at[1].copy(), at[2].copy()
+    for t in range(count):
         sample, k0, k1, k2 = _tile_position(first + t, geometry)
-        front[:] = 0.0
-        for i0 in range(m0):
-            for x0 in range(a0):
-                weight = at[0, i0, x0]
-                if weight != 0.0:
-                    for x1 in range(a1):
-                        for x2 in range(a2):
-                            xi = (x0 * a1 + x1) * a2 + x2
-                            for f in range(filters):
-                                front[i0, x1, x2, f] += weight * products[xi, t, f]
+        for x12 in range(a1 * a2):
+            _axis_pass(at0, m0, a0, flat_products, (x12 * count + t) * filters,
+                       a1 * a2 * count * filters, front, x12 * filters, a1 * plane, filters)
         middle = front
         if a1 > m1:  # else At is the identity
-            _middle_axis(at[1], front, back)
+            for i0 in range(m0):
+                _axis_pass(at1, m1, a1, front, i0 * a1 * plane, plane,
+                           back, i0 * m1 * plane, plane, plane)
             middle = back
+        o0 = geometry[0, 2] + geometry[0, 3] * k0 * m0
+        o1 = geometry[1, 2] + geometry[1, 3] * k1 * m1
+        o2 = geometry[2, 2] + geometry[2, 3] * k2 * m2
+        last = min(m2, geometry[2, 4] - k2 * m2)
         for i0 in range(min(m0, geometry[0, 4] - k0 * m0)):
-            o0 = geometry[0, 2] + geometry[0, 3] * (k0 * m0 + i0)
             for i1 in range(min(m1, geometry[1, 4] - k1 * m1)):
-                o1 = geometry[1, 2] + geometry[1, 3] * (k1 * m1 + i1)
-                for i2 in range(min(m2, geometry[2, 4] - k2 * m2)):
-                    o2 = geometry[2, 2] + geometry[2, 3] * (k2 * m2 + i2)
-                    for f in range(filters):
-                        out[sample, o0, o1, o2, f] = 0.0
-                    for x2 in range(a2):
-                        weight = at[2, i2, x2]
-                        if weight != 0.0:
-                            for f in range(filters):
-                                out[sample, o0, o1, o2, f] += weight * middle[i0, i1, x2, f]
+                target = ((sample * out.shape[1] + o0 + geometry[0, 3] * i0) * out_plane
+                          + (o1 + geometry[1, 3] * i1) * out_row + o2 * filters)
+                _axis_pass(at2, last, a2, middle, (i0 * m1 + i1) * plane, filters,
+                           flat_out, target, geometry[2, 3] * filters, filters)

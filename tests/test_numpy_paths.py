@@ -388,24 +388,6 @@ def test_blas_thread_count_is_restored_even_after_an_error():
     assert _threads.workers() == before
 
 
-@pytest.mark.skipif(_threads.openblas_controls() is None, reason="NumPy's BLAS is not OpenBLAS")
-def test_one_task_runs_on_the_blas_threads_after_a_single_threaded_set_up():
-    get, set_threads = _threads.openblas_controls()
-    before = get()
-    seen = []
-
-    def make_tasks():
-        seen.append(("set-up", get()))
-        yield lambda: seen.append(("task", get(), threading.get_ident()))
-
-    set_threads(2)
-    try:
-        _threads.run(make_tasks())
-    finally:
-        set_threads(before)
-    assert seen == [("set-up", 1), ("task", 2, threading.get_ident())]
-
-
 def test_scratch_is_reused_per_slot_and_released():
     first = _threads.scratch(0, (4, 8), np.dtype(np.float32))
     again = _threads.scratch(0, (2, 3), np.dtype(np.float64))

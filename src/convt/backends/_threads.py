@@ -7,9 +7,7 @@ at every call: on a busy two-core machine a call then waits for a descheduled
 worker (medians of 8 ms for a 0.1 ms call were measured). Running whole chunks
 (gather, GEMM, store) on ``workers()`` threads keeps both cores busy in the
 memory-bound passes too, and each BLAS call stays on its thread. NumPy releases
-the GIL in BLAS calls and array copies, so the threads run in parallel. A call
-too small to cut into chunks is the exception: its one task's GEMM runs on the
-BLAS's threads (see :func:`run`).
+the GIL in BLAS calls and array copies, so the threads run in parallel.
 
 The number of workers is the BLAS thread count in force when convt is called
 (``OPENBLAS_NUM_THREADS`` and friends), so convt uses the cores it is given.
@@ -129,13 +127,8 @@ def run(tasks: Iterable[Callable[[], None]]) -> None:
     The calling thread is one of the workers: it starts on the tasks at once
     while the pool's threads wake up (waking one took ~50 us on a busy two-core
     machine), and every thread takes the next task when it is done with one.
-    The tasks are made with single-threaded BLAS too (their set-up's small
-    products would otherwise wake the BLAS's threads). A call of one task
-    runs on the calling thread with the BLAS's own threads: they wait for
-    work spinning, so they split its GEMM without the pool's wake-up
-    (measured, interleaved: 0.73-1.03x on 19 one-task shapes, ``keras_doc``
-    0.159 -> 0.111 ms, DCGAN's one-filter output 0.288 -> 0.228 ms). Without
-    control over the BLAS, the tasks run on the calling thread.
+    With one task, or no control over the BLAS, they run on the calling thread
+    (single-threaded BLAS in the first case, the BLAS's own threads otherwise).
     """
     controls = openblas_controls()
     if controls is None:
@@ -144,23 +137,20 @@ def run(tasks: Iterable[Callable[[], None]]) -> None:
         return
     threads = workers()
     _enter_single_threaded(controls)
-    try:
+    try:  # the tasks are made here too: their set-up's BLAS calls stay on this thread
         tasks = list(tasks)
-        if len(tasks) > 1:
-            _run_shared(tasks, min(threads, len(tasks)))
+        size = min(threads, len(tasks))
+        if size <= 1:
+            for task in tasks:
+                task()
+        else:
+            shared = _SharedTasks(tasks)
+            for _ in range(size - 1):
+                _pool(size - 1).submit(shared.work)
+            shared.work()
+            shared.wait()
     finally:
         _leave_single_threaded(controls)
-    if len(tasks) == 1:
-        tasks[0]()
-
-
-def _run_shared(tasks: list[Callable[[], None]], size: int) -> None:
-    """Runs the tasks on ``size`` threads, the calling one included."""
-    shared = _SharedTasks(tasks)
-    for _ in range(size - 1):
-        _pool(size - 1).submit(shared.work)
-    shared.work()
-    shared.wait()
 
 
 class _SharedTasks:

@@ -148,8 +148,9 @@ numba, when the direct products that land in the window are at least this many t
 estimated work (:func:`_winograd.cost`).
 
 On 32 shapes measured against the algorithm chosen otherwise (interleaved, two
-workers), the 17 whose estimate was at least 1.11 ran in 0.45-0.74 of its time and
-the 14 at most 0.76 in 1.17-9.4 of it (one at 0.75 in 0.92): 0.9 sits in that gap."""
+workers), the 16 whose estimate was at least 1.11 ran in 0.45-0.74 of its time and
+the 15 at most 0.76 in 1.17-9.4 of it (one more, at 0.75, in 0.92): 0.9 sits in that
+gap (``docs/architecture.md``, "Winograd")."""
 
 SCATTER_MAX_SMALL_MACS = 2**24
 """Overlap-add is chosen for calls of at most this many multiply-adds.

@@ -46,7 +46,8 @@ def loops(request, monkeypatch):
     """
     compiler = COMPILERS[request.param]
     if compiler(_fused._overlap_add_loop) is None:
-        pytest.skip("numba is not installed")
+        pytest.skip("numba is not installed (the optional [fast] extra); the same loops "
+                    "run as plain Python in the other parameter")
     monkeypatch.setattr(_fused, "compiled", compiler)
     monkeypatch.setattr(numpy_backend, "ACCELERATE", True)
     calls = []

@@ -39,10 +39,11 @@ def test_tiles_are_at_most_six_inputs_long():
     dilation=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]),
     output_padding=st.integers(0, 3),
 )
-def test_axis_grids_give_every_output_its_landing_taps(
+def test_axis_classes_give_every_output_its_landing_taps(
     length, kernel, stride, dilation, padding, output_padding
 ):
-    """Brute force: output o receives tap j of input i when i * s + j * d - crop == o."""
+    """Brute force: output o receives tap j of input i when i * s + j * d - crop == o; the
+    grids moved into classes that share their tiles still give each output its taps."""
     if output_padding >= max(stride, dilation):
         output_padding = None
     plan = axis_plan(length, kernel, stride, padding, output_padding, dilation)
@@ -54,8 +55,11 @@ def test_axis_grids_give_every_output_its_landing_taps(
                 expected[o].add((j, i))
     got = {o: set() for o in range(plan.output_length)}
     covered = []
-    for grid in _winograd.axis_grids(plan):
-        for q in range(grid.count):
+    classes = _winograd.axis_classes(plan, _winograd.MAX_TILE_INPUTS)
+    for members in classes:
+        assert len({(g.in_origin, g.in_step, g.outputs, len(g.taps)) for g in members}) == 1
+    for grid in (grid for members in classes for grid in members):
+        for q in range(grid.skip, grid.count):
             o = grid.out_origin + grid.out_step * q
             covered.append(o)
             inputs = (grid.in_origin + grid.in_step * (q + u) for u in range(len(grid.taps)))
@@ -93,6 +97,8 @@ def test_plain_python_loops_match_the_reference(monkeypatch, x_shape, kernel, st
     ((1, 20, 20, 16), 4, 2),
     ((2, 12, 12, 16), 5, 1),
     ((1, 6, 6, 6, 8), 3, 1),
+    ((1, 10, 10, 10, 48), 3, 1),  # 3-D: six-input tiles erred by 2.4e-5 here
+    ((1, 12, 12, 12, 96), 4, 2),  # and by 4.7e-5 here (four-input: 5e-7)
 ])
 def test_float32_error_stays_near_the_direct_sum(x_shape, kernel, strides):
     """Largest error at most 2e-5 of the largest output (the direct GEMMs: about 3e-7;
@@ -124,6 +130,9 @@ def _plans(x_shape, kernel, strides, padding="same"):
     ((16, 7, 7, 64), 5, 1, None),  # 7x7 images: tiles of 2 cut 8 outputs, kernel transform
     ((8, 32, 32, 64), 3, 2, None),  # phases of 2 and 1 taps
     ((1, 16, 16, 16, 64), 3, 2, None),
+    ((2, 16, 16, 16, 64), 3, 1, "winograd"),  # 3-D in tiles of four inputs: 0.70x
+    ((16, 256, 128), 3, 1, "winograd"),  # 1-D: 0.67x
+    ((1, 200, 512), 16, 8, None),  # MelGAN: the kernel transform outweighs one sample
 ])
 def test_winograd_rule(monkeypatch, x_shape, kernel, strides, expected):
     plans = _plans(x_shape, kernel, strides)

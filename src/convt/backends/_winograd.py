@@ -11,16 +11,20 @@ summed over channels, the element-wise products are ``prod(a)`` GEMMs of
 36 products per 16 outputs where the direct sum costs 144, and a kernel-4,
 stride-2 phase (2x2 taps) in 5x5 tiles 36 per 25 where the direct sum costs 100.
 
-The transforms are compiled loops over tiles (numba), each tile read from the
-input once and written to the output once; the GEMMs are NumPy's. Tiles are
-at most :data:`MAX_TILE_INPUTS` long per axis, whose transforms use the points
-0, 1, -1, 2, -2 and infinity: their float32 rounding stays near the direct
-sum's (``docs/architecture.md``, "Winograd"). The rule sends only float32 here; forced,
-float64 works too (the matrices take the input's dtype).
+Phases whose tiles read the same inputs (a kernel that is a multiple of the
+stride) share one input transform (:func:`tile_groups`). The transforms are
+compiled loops over tiles (numba), each tile read from the input once and
+written to the output once; the GEMMs are NumPy's. Tiles are at most
+:data:`MAX_TILE_INPUTS` long per axis (:data:`MAX_TILE_INPUTS_3D` in 3-D),
+whose transforms use the points 0, 1, -1, 2, -2 and infinity: their float32
+rounding stays near the direct sum's (``docs/architecture.md``, "Winograd").
+The rule sends only float32 here; forced, float64 works too (the matrices
+take the input's dtype).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -34,7 +38,18 @@ from convt._shapes import AxisPlan
 from convt.backends import _fused, _threads
 
 MAX_TILE_INPUTS = 6
-"""Input elements per tile and axis (``m + r - 1``): the points 0, +-1, +-2 and infinity."""
+"""Input elements per tile and axis (``m + r - 1``) of 1-D and 2-D problems: the points
+0, +-1, +-2 and infinity."""
+
+MAX_TILE_INPUTS_3D = 4
+"""Input elements per tile and axis of 3-D problems: the points 0, +-1 and infinity.
+
+The rounding of a tile's transforms compounds over its axes. On 3-D float32
+shapes (32-128 channels, kernels 3-4, strides 1-2), six-input tiles erred by
+1.9e-5 to 6.2e-5 of the largest output (the direct GEMMs: 2e-7 to 7e-7), five by
+5.9e-6 to 1.5e-5, four by 2.9e-7 to 5.4e-7. Four keeps the direct sum's accuracy;
+3x3 stride-1 shapes with 64-128 channels still ran in 0.64-0.80 of the direct time.
+"""
 
 CHUNK_BYTES = 2**20
 """One chunk's transformed tiles and products take about this many bytes (they stay in
@@ -75,9 +90,11 @@ _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2))
 class AxisGrid:
     """One axis of a Winograd problem: the outputs of one phase with one residue.
 
-    Output ``out_origin + out_step * q`` (``q < count``) receives tap
+    Output ``out_origin + out_step * q`` (``skip <= q < count``) receives tap
     ``taps[u]`` of input ``in_origin + in_step * (q + u)``, for ``u < len(taps)``,
-    when that input exists. Tiles hold ``outputs`` consecutive ``q``.
+    when that input exists. Tiles hold ``outputs`` consecutive ``q``. A grid
+    moved to start at an earlier input (:func:`axis_classes`) skips the outputs
+    before its own first one.
     """
 
     taps: tuple[int, ...]
@@ -87,6 +104,7 @@ class AxisGrid:
     out_step: int
     count: int
     outputs: int
+    skip: int = 0
 
     @property
     def tiles(self) -> int:
@@ -99,14 +117,14 @@ class AxisGrid:
 
 
 @functools.lru_cache(maxsize=256)
-def axis_grids(plan: AxisPlan) -> tuple[AxisGrid, ...]:
+def axis_grids(plan: AxisPlan, max_inputs: int = MAX_TILE_INPUTS) -> tuple[AxisGrid, ...]:
     """The axis's outputs as correlations with evenly spaced inputs, one per phase and residue.
 
     Output ``m * stride + phase`` reads input ``m + offset`` for each tap of
     the phase, and the offsets step by ``dilation / gcd(stride, dilation)``;
     with a step above 1 the phase's outputs are split by ``m % step``, each
-    residue a plain correlation of every ``step``-th input. Cached: a layer in
-    a loop asks for the same grids.
+    residue a plain correlation of every ``step``-th input. Tiles are at most
+    ``max_inputs`` long. Cached: a layer in a loop asks for the same grids.
 
     Example:
         >>> from convt._shapes import axis_plan
@@ -130,30 +148,90 @@ def axis_grids(plan: AxisPlan) -> tuple[AxisGrid, ...]:
                 out_origin=residue * plan.stride + phase,
                 out_step=step * plan.stride,
                 count=-(-(length - residue) // step),
-                outputs=tile_outputs(len(taps)),
+                outputs=tile_outputs(len(taps), max_inputs),
             ))
     return tuple(grids)
+
+
+@functools.lru_cache(maxsize=256)
+def axis_classes(plan: AxisPlan, max_inputs: int) -> tuple[tuple[AxisGrid, ...], ...]:
+    """The axis's grids in classes that read the same input tiles, cached.
+
+    Grids with the same step, tile shape (outputs and taps) and inputs a whole
+    number of steps apart read the same tiles once each starts at the class's
+    first input: it then skips the outputs before its own first one. A class's
+    tiles are transformed once for all its grids (a 1-D kernel four times its
+    stride: one class of ``stride`` grids).
+
+    Example:
+        >>> from convt._shapes import axis_plan
+        >>> [[(g.in_origin, g.out_origin, g.count, g.skip) for g in members]
+        ...  for members in axis_classes(axis_plan(4, 4, 2, "same", None, 1), 6)]
+        [[(-1, 0, 4, 0), (-1, -1, 5, 1)]]
+    """
+    classes: dict[tuple[int, int, int, int], list[AxisGrid]] = {}
+    for grid in axis_grids(plan, max_inputs):
+        key = (grid.in_origin % grid.in_step, grid.in_step, grid.outputs, len(grid.taps))
+        classes.setdefault(key, []).append(grid)
+    return tuple(_from_first_input(members) for members in classes.values())
+
+
+def _from_first_input(grids: list[AxisGrid]) -> tuple[AxisGrid, ...]:
+    """The grids moved to start at their earliest input, each skipping its extra outputs."""
+    origin = min(grid.in_origin for grid in grids)
+    moved = []
+    for grid in grids:
+        skip = (grid.in_origin - origin) // grid.in_step
+        moved.append(dataclasses.replace(
+            grid, in_origin=origin, out_origin=grid.out_origin - skip * grid.out_step,
+            count=grid.count + skip, skip=skip))
+    return tuple(moved)
+
+
+@functools.lru_cache(maxsize=256)
+def tile_groups(plans: tuple[AxisPlan, ...]) -> tuple[tuple[Grids, ...], ...]:
+    """The problem's grid combinations (on three axes), in groups that share their input
+    tiles: one class per axis (:func:`axis_classes`), cached."""
+    max_inputs = MAX_TILE_INPUTS_3D if len(plans) == 3 else MAX_TILE_INPUTS
+    return tuple(
+        tuple(_on_three_axes(grids, UNIT_GRID) for grids in itertools.product(*classes))
+        for classes in itertools.product(*(axis_classes(plan, max_inputs) for plan in plans))
+    )
 
 
 def cost(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> float:
     """The estimated work of :func:`tasks`, in GEMM multiply-adds: GEMMs and transforms.
 
-    Each tile input (``prod(m + r - 1)`` per tile) is one row of each GEMM
-    and passes both transforms (:data:`TRANSFORM_COST`); each phase's kernel
-    is transformed once (:data:`KERNEL_COST`).
+    Each tile input of a group (``prod(m + r - 1)`` per tile) is one row of a
+    GEMM against every member's filters, and passes the input transform once
+    and the output transform for every member (:data:`TRANSFORM_COST`); each
+    member's kernel is transformed once (:data:`KERNEL_COST`).
     """
-    inputs = math.prod(sum(g.tiles * g.inputs for g in axis_grids(plan)) for plan in plans)
-    kernels = math.prod(sum(g.inputs for g in axis_grids(plan)) for plan in plans)
-    return (batch * inputs * (channels * filters + TRANSFORM_COST * (channels + filters))
-            + KERNEL_COST * kernels * channels * filters)
+    work = 0.0
+    for members in tile_groups(plans):
+        width = len(members) * filters
+        inputs = math.prod(_group_tiles(members)) * _tile_inputs(members[0])
+        work += (batch * inputs * (channels * width + TRANSFORM_COST * (channels + width))
+                 + KERNEL_COST * _tile_inputs(members[0]) * channels * width)
+    return work
 
 
-def tile_outputs(taps: int) -> int:
-    """``m`` for ``r`` taps: the longest tile of :data:`MAX_TILE_INPUTS` inputs, or 1.
+def _tile_inputs(grids: Grids) -> int:
+    """Inputs per tile, ``prod(m + r - 1)``."""
+    return math.prod(grid.inputs for grid in grids)
+
+
+def _group_tiles(members: tuple[Grids, ...]) -> tuple[int, int, int]:
+    """Tiles per axis of a group: its members' most."""
+    return tuple(max(grids[axis].tiles for grids in members) for axis in range(3))
+
+
+def tile_outputs(taps: int, max_inputs: int = MAX_TILE_INPUTS) -> int:
+    """``m`` for ``r`` taps: the longest tile of at most ``max_inputs`` inputs, or 1.
 
     One tap is a product per output whatever the tile: its tiles are the longest.
     """
-    return MAX_TILE_INPUTS if taps == 1 else max(1, MAX_TILE_INPUTS + 1 - taps)
+    return max_inputs if taps == 1 else max(1, max_inputs + 1 - taps)
 
 
 @functools.lru_cache(maxsize=64)
@@ -216,7 +294,8 @@ Grids = tuple[AxisGrid, AxisGrid, AxisGrid]
 def tasks(
     x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
 ) -> Iterator[Callable[[], None]]:
-    """Every phase, residue and chunk of tiles as a task that writes its outputs of ``out``.
+    """Every group of phases and residues (:func:`tile_groups`) and chunk of its tiles as a
+    task that writes their outputs of ``out``.
 
     ``x`` is ``(batch, *n, C_in)`` (float32 or float64), ``kernel`` ``(*k, C_out, C_in)``,
     ``out`` the zeroed ``(batch, *L, C_out)``; outputs that no tap reaches stay zero.
@@ -224,18 +303,18 @@ def tasks(
     x3 = x.reshape(x.shape[0], *_on_three_axes(x.shape[1:-1], 1), x.shape[-1])
     out3 = out.reshape(out.shape[0], *_on_three_axes(out.shape[1:-1], 1), out.shape[-1])
     kernel3 = kernel.reshape(*_on_three_axes(kernel.shape[:-2], 1), *kernel.shape[-2:])
-    combinations: list[Grids] = [_on_three_axes(combination, UNIT_GRID) for combination in
-                                 itertools.product(*(axis_grids(plan) for plan in plans))]
-    kernels = _transformed_kernels(kernel3, combinations, pieces)
-    for grids, products in zip(combinations, kernels):
-        geometry, bt, at = _tables(grids, x.dtype)
-        tiles = x.shape[0] * math.prod(grid.tiles for grid in grids)
-        tile_bytes = products.shape[0] * (products.shape[1] + products.shape[2]) * x.itemsize
+    groups = tile_groups(plans)
+    kernels = _transformed_kernels(kernel3, groups, pieces)
+    for members, group_kernel in zip(groups, kernels):
+        geometry, bt, at = _tables(members, x.dtype)
+        tiles = x.shape[0] * math.prod(_group_tiles(members))
+        inputs, channels, filters = group_kernel.shape[1:]
+        tile_bytes = inputs * (channels + filters) * x.itemsize
         per_chunk = max(CHUNK_BYTES // tile_bytes, MIN_CHUNK_TILES)
         chunks = pieces * -(-tiles // (per_chunk * pieces))  # a multiple of the workers
         for part in _threads.even_slices(tiles, chunks):
             yield functools.partial(
-                _tile_chunk, x3, products, geometry, bt, at, part.start, part.stop - part.start,
+                _tile_chunk, x3, group_kernel, geometry, bt, at, part.start, part.stop - part.start,
                 out3,
             )
 
@@ -261,14 +340,21 @@ def _tile_chunk(
     count: int,
     out: np.ndarray,
 ) -> None:
-    """Transforms tiles ``first .. first + count - 1``, multiplies them, writes their outputs."""
-    inputs, channels, filters = kernel.shape
+    """Transforms tiles ``first .. first + count - 1`` once; for each member, multiplies them
+    by its kernel and writes its outputs.
+
+    Member by member, the products stay in cache. One GEMM of all members' filters
+    ran slower (OpenBLAS, ``C_in`` 64: 4 x 64 filters at once 1.3x four GEMMs), and
+    keeping all members' products cost 1.15x on (2, 48, 48, 64) -> 64, kernel 4, stride 2.
+    """
+    members, inputs, channels, filters = kernel.shape
     tiles = _threads.scratch(0, (inputs, count, channels), x.dtype)
     _fused.jitable(_axis_pass, _tile_position, _gather_tile, _tile_inside)
-    _loop(_input_tiles_loop)(x, bt, geometry, first, tiles)
+    _loop(_input_tiles_loop)(x, bt, geometry[0], first, tiles)
     products = _threads.scratch(1, (inputs, count, filters), x.dtype)
-    np.matmul(tiles, kernel, out=products)
-    _loop(_output_tiles_loop)(products, at, geometry, first, out)
+    for member in range(members):
+        np.matmul(tiles, kernel[member], out=products)
+        _loop(_output_tiles_loop)(products, at, geometry[member], first, out)
 
 
 def _loop(loop: Callable[..., None]) -> Callable[..., None]:
@@ -278,18 +364,21 @@ def _loop(loop: Callable[..., None]) -> Callable[..., None]:
 
 
 @functools.lru_cache(maxsize=256)
-def _tables(grids: Grids, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(geometry, Bt, At) of the three axes for the loops, cached.
+def _tables(members: tuple[Grids, ...], dtype: np.dtype
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(geometry, Bt, At) of a group's three axes for the loops, cached.
 
-    ``geometry[axis]`` is ``(in_origin, in_step, out_origin, out_step, count,
-    outputs, inputs, tiles)``; ``bt[axis]`` and ``at[axis]`` are the axis's
-    transforms in the top-left corner of a ``dtype`` square (at least six wide, the
-    longest tile: :func:`_axis_pass` reads six columns).
+    ``geometry[member, axis]`` is ``(in_origin, in_step, out_origin, out_step,
+    count, outputs, inputs, tiles, skip)``, ``tiles`` the group's; ``bt[axis]`` and
+    ``at[axis]`` are the axis's transforms (the same for every member) in the
+    top-left corner of a zero ``dtype`` square at least six wide (:func:`_axis_pass`
+    reads six columns of four-input tiles).
     """
-    geometry = np.array([
-        (g.in_origin, g.in_step, g.out_origin, g.out_step, g.count, g.outputs, g.inputs, g.tiles)
-        for g in grids
-    ], np.int64)
+    geometry = np.array([[
+        (g.in_origin, g.in_step, g.out_origin, g.out_step, g.count, g.outputs, g.inputs, tiles,
+         g.skip) for g, tiles in zip(grids, _group_tiles(members))
+    ] for grids in members], np.int64)
+    grids = members[0]
     size = max(MAX_TILE_INPUTS, *(grid.inputs for grid in grids))
     bt = np.zeros((3, size, size), dtype)
     at = np.zeros_like(bt)
@@ -302,17 +391,19 @@ def _tables(grids: Grids, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.n
     return geometry, bt, at
 
 
-def _transformed_kernels(kernel: np.ndarray, combinations: list[Grids], pieces: int
+def _transformed_kernels(kernel: np.ndarray, groups: tuple[tuple[Grids, ...], ...], pieces: int
                          ) -> list[np.ndarray]:
-    """Each grid combination's :func:`_transformed_kernel`; from :data:`KERNEL_SPLIT_TAPS`
-    taps on, the filters are shared out among ``pieces`` workers."""
+    """Each group's members' :func:`_transformed_kernel`, as ``(members, prod(inputs), C_in,
+    C_out)``; from :data:`KERNEL_SPLIT_TAPS` taps on, the filters are shared out among
+    ``pieces`` workers."""
     filters, channels = kernel.shape[-2:]
-    kernels = [np.empty((math.prod(g.inputs for g in grids), channels, filters), kernel.dtype)
-               for grids in combinations]
-    taps = sum(math.prod(len(g.taps) for g in grids) for grids in combinations)
+    kernels = [np.empty((len(members), _tile_inputs(members[0]), channels, filters),
+                        kernel.dtype) for members in groups]
+    taps = sum(math.prod(len(g.taps) for g in grids) for members in groups for grids in members)
     parts = pieces if taps * channels * filters >= KERNEL_SPLIT_TAPS else 1
     transforms = [functools.partial(_transform_filters, kernel, grids, part, target)
-                  for grids, target in zip(combinations, kernels)
+                  for members, targets in zip(groups, kernels)
+                  for grids, target in zip(members, targets)
                   for part in _threads.even_slices(filters, parts)]
     if parts > 1:
         _threads.run(transforms)
@@ -363,15 +454,19 @@ def _axis_pass(matrix, rows, cols, source, start, step, target, target_start, ta
     ``source`` and ``target`` are flat arrays, so that every row is a contiguous
     slice: the loops over ``e`` then vectorize (an element index computed from a
     runtime offset carries numba's negative-index check, which they do not).
-    Tiles of six inputs get each output row in one pass over six source rows.
+    Tiles of six or four inputs get each output row in one pass over six source
+    rows (four: rows 4 and 5 are row 0 again, under the zero columns that
+    :func:`_tables` pads the matrix with; one more block of code for four cost
+    the six-input loops 8-28%: it kept them from being inlined).
     """
-    if cols == 6:
+    if cols == 6 or cols == 4:
+        more = step if cols == 6 else 0
         row0 = source[start:start + length]
         row1 = source[start + step:start + step + length]
         row2 = source[start + 2 * step:start + 2 * step + length]
         row3 = source[start + 3 * step:start + 3 * step + length]
-        row4 = source[start + 4 * step:start + 4 * step + length]
-        row5 = source[start + 5 * step:start + 5 * step + length]
+        row4 = source[start + 4 * more:start + 4 * more + length]
+        row5 = source[start + 5 * more:start + 5 * more + length]
         for r in range(rows):
             w0, w1, w2 = matrix[r, 0], matrix[r, 1], matrix[r, 2]
             w3, w4, w5 = matrix[r, 3], matrix[r, 4], matrix[r, 5]
@@ -440,7 +535,8 @@ def _input_tiles_loop(x, bt, geometry, first, tiles):
 
     ``x`` is ``(batch, n0, n1, n2, C)``; inputs outside it read as zeros. A tile
     inside the input is transformed straight from it, one at its edge from a
-    zero-padded copy. The middle axis's pass is skipped when it is the identity.
+    zero-padded copy. The middle axis's pass is skipped when it is the identity,
+    both unit axes' passes of a 1-D problem (:func:`_on_three_axes`) too.
     """
     channels = x.shape[4]
     count = tiles.shape[1]
@@ -464,6 +560,10 @@ def _input_tiles_loop(x, bt, geometry, first, tiles):
         else:
             _gather_tile(x, sample, k0, k1, k2, geometry, patch)
             source, start, step0, step1 = patch, 0, a1 * plane, plane
+        if a0 == 1:  # a 1-D problem: only the last axis's pass
+            _axis_pass(bt2, a2, a2, source, start, channels,
+                       flat_tiles, t * channels, count * channels, channels)
+            continue
         for j1 in range(a1):
             _axis_pass(bt0, a0, a0, source, start + j1 * step1, step0,
                        front, j1 * plane, a1 * plane, plane)
@@ -483,8 +583,9 @@ def _output_tiles_loop(products, at, geometry, first, out):
 
     Plain Python until :func:`_fused.compiled` compiles it (the tests run both).
 
-    ``out`` is ``(batch, L0, L1, L2, C)``; outputs past an axis's count are
-    not written. The last axis's pass writes straight into ``out``.
+    ``out`` is ``(batch, L0, L1, L2, C)``; outputs before an axis's ``skip``
+    or past its ``count`` are not written. The last axis's pass writes straight
+    into ``out``; a 1-D problem (:func:`_on_three_axes`) has only that one.
     """
     filters = out.shape[4]
     count = products.shape[1]
@@ -499,6 +600,15 @@ def _output_tiles_loop(products, at, geometry, first, out):
     at0, at1, at2 = at[0].copy(), at[1].copy(), at[2].copy()
     for t in range(count):
         sample, k0, k1, k2 = _tile_position(first + t, geometry)
+        low, high = max(0, geometry[2, 8] - k2 * m2), min(m2, geometry[2, 4] - k2 * m2)
+        if high <= low:
+            continue
+        rows = at2[low:]
+        o2 = geometry[2, 2] + geometry[2, 3] * (k2 * m2 + low)
+        if a0 == 1:  # a 1-D problem: only the last axis's pass
+            _axis_pass(rows, high - low, a2, flat_products, t * filters, count * filters, flat_out,
+                       (sample * out.shape[3] + o2) * filters, geometry[2, 3] * filters, filters)
+            continue
         for x12 in range(a1 * a2):
             _axis_pass(at0, m0, a0, flat_products, (x12 * count + t) * filters,
                        a1 * a2 * count * filters, front, x12 * filters, a1 * plane, filters)
@@ -510,11 +620,9 @@ def _output_tiles_loop(products, at, geometry, first, out):
             middle = back
         o0 = geometry[0, 2] + geometry[0, 3] * k0 * m0
         o1 = geometry[1, 2] + geometry[1, 3] * k1 * m1
-        o2 = geometry[2, 2] + geometry[2, 3] * k2 * m2
-        last = min(m2, geometry[2, 4] - k2 * m2)
-        for i0 in range(min(m0, geometry[0, 4] - k0 * m0)):
-            for i1 in range(min(m1, geometry[1, 4] - k1 * m1)):
+        for i0 in range(max(0, geometry[0, 8] - k0 * m0), min(m0, geometry[0, 4] - k0 * m0)):
+            for i1 in range(max(0, geometry[1, 8] - k1 * m1), min(m1, geometry[1, 4] - k1 * m1)):
                 target = ((sample * out.shape[1] + o0 + geometry[0, 3] * i0) * out_plane
                           + (o1 + geometry[1, 3] * i1) * out_row + o2 * filters)
-                _axis_pass(at2, last, a2, middle, (i0 * m1 + i1) * plane, filters,
+                _axis_pass(rows, high - low, a2, middle, (i0 * m1 + i1) * plane, filters,
                            flat_out, target, geometry[2, 3] * filters, filters)

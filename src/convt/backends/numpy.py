@@ -143,14 +143,15 @@ mixed (0.89-1.20x; DCGAN 7x7 5x5 256 -> 128 kept tap rows).
 """
 
 WINOGRAD_MIN_GAIN = 0.9
-"""Winograd (:mod:`convt.backends._winograd`) is chosen for float32 2-D and 3-D inputs, with
-numba, when the direct products that land in the window are at least this many times its
-estimated work (:func:`_winograd.cost`).
+"""Winograd (:mod:`convt.backends._winograd`) is chosen for float32 inputs, with numba
+(:data:`ACCELERATE`), when the direct products that land in the window are at least this
+many times its estimated work (:func:`_winograd.cost`).
 
-On 32 shapes measured against the algorithm chosen otherwise (interleaved, two
-workers), the 16 whose estimate was at least 1.11 ran in 0.45-0.74 of its time and
-the 15 at most 0.76 in 1.17-9.4 of it (one more, at 0.75, in 0.92): 0.9 sits in that
-gap (``docs/architecture.md``, "Winograd")."""
+On 55 1-D, 2-D and 3-D shapes measured against the algorithm chosen otherwise
+(interleaved, two workers), the 32 whose estimate was at least 0.9 ran in 0.48-0.90
+of its time (the one at 0.90: 0.90-0.96 over three runs); of the 23 below, the 21 at
+most 0.76 ran in 1.16-8 of it, two at 0.77 and 0.86 in 0.80-0.83
+(``docs/architecture.md``, "Winograd")."""
 
 SCATTER_MAX_SMALL_MACS = 2**24
 """Overlap-add is chosen for calls of at most this many multiply-adds.
@@ -269,7 +270,7 @@ def _winograd_pays(
 ) -> bool:
     """True when Winograd's estimated work is below the direct products that land in the
     window, by :data:`WINOGRAD_MIN_GAIN` (float32, compiled transforms)."""
-    if dtype != np.float32 or not _accelerated(len(plans)):
+    if dtype != np.float32 or not (ACCELERATE and _fused.available()):
         return False
     return _winograd_gain(plans, channels, filters, batch) >= WINOGRAD_MIN_GAIN
 

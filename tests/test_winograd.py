@@ -73,7 +73,9 @@ def test_axis_classes_give_every_output_its_landing_taps(
     ((1, 7, 6, 2), (5, 4), 2, "same", 1),
     ((1, 8, 7, 2), (3, 2), (1, 3), "valid", (2, 1)),
     ((1, 4, 5, 3, 2), (3, 2, 3), (2, 1, 1), "same", 1),
+    ((1, 5, 4, 5, 2), (4, 2, 4), (2, 1, 2), "same", 1),  # 3-D groups of moved phases
     ((2, 11, 3), (4,), 2, "same", 1),
+    ((1, 9, 2), (8,), 2, "valid", 1),  # 1-D, four taps per phase: one group
 ])
 def test_plain_python_loops_match_the_reference(monkeypatch, x_shape, kernel, strides, padding,
                                                 dilation):

@@ -202,10 +202,10 @@ def tile_groups(plans: tuple[AxisPlan, ...]) -> tuple[tuple[Grids, ...], ...]:
 def cost(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> float:
     """The estimated work of :func:`tasks`, in GEMM multiply-adds: GEMMs and transforms.
 
-    Each tile input of a group (``prod(m + r - 1)`` per tile) is one row of a
-    GEMM against every member's filters, and passes the input transform once
-    and the output transform for every member (:data:`TRANSFORM_COST`); each
-    member's kernel is transformed once (:data:`KERNEL_COST`).
+    Each tile input of a group (``prod(m + r - 1)`` per tile) is one row of
+    every member's GEMMs, and passes the input transform once and every
+    member's output transform (:data:`TRANSFORM_COST`); each member's kernel is
+    transformed once (:data:`KERNEL_COST`).
     """
     work = 0.0
     for members in tile_groups(plans):

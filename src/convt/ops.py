@@ -9,8 +9,9 @@ import numpy as np
 
 from convt._shapes import conv_transpose_output_shape, remembered_plan
 from convt.backends import numpy as numpy_backend
+from convt.prepared import PreparedKernel
 
-__all__ = ["conv_transpose", "conv_transpose_output_shape"]
+__all__ = ["PreparedKernel", "conv_transpose", "conv_transpose_output_shape"]
 
 
 def conv_transpose(
@@ -35,7 +36,9 @@ def conv_transpose(
 
     Args:
         inputs: array of rank 3, 4 or 5.
-        kernel: array ``(*kernel_size, filters, in_channels)``.
+        kernel: array ``(*kernel_size, filters, in_channels)``, or a
+            :class:`~convt.prepared.PreparedKernel` of one for repeated calls
+            (the NumPy backend then keeps Winograd's transformed taps).
         strides: int or tuple of ints, one per spatial axis.
         padding: ``"valid"`` or ``"same"`` (case-insensitive).
         output_padding: None (Keras infers it), an int or a tuple of ints.
@@ -66,14 +69,15 @@ def conv_transpose(
         >>> conv_transpose(x, w, strides=2)[0, :, 0]
         array([1., 1., 2., 1., 2., 1., 1.], dtype=float32)
     """
+    prepared = isinstance(kernel, PreparedKernel)
     if _is_torch_tensor(inputs) or _is_torch_tensor(kernel):
         from convt.backends import torch as backend
 
-        inputs, kernel = backend.as_tensors(inputs, kernel)
+        inputs, kernel = backend.as_tensors(inputs, kernel.numpy() if prepared else kernel)
         plan = backend.plan
     else:
         backend, plan = numpy_backend, remembered_plan
-        inputs, kernel = np.asarray(inputs), np.asarray(kernel)
+        inputs, kernel = np.asarray(inputs), kernel if prepared else np.asarray(kernel)
     args, _ = plan(
         tuple(inputs.shape),
         tuple(kernel.shape),

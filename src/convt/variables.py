@@ -11,8 +11,10 @@ import numpy as np
 class Variable:
     """A named, shape-checked holder of one weight array.
 
-    ``np.asarray(variable)`` gives the current value; :meth:`assign` replaces it
-    after checking the shape, casting to the variable's dtype.
+    ``np.asarray(variable)`` gives the current value, a read-only array;
+    :meth:`assign` replaces it with a new one after checking the shape, casting
+    to the variable's dtype. A value is never changed in place, so whatever is
+    derived from it (a layer's prepared kernel) stays valid while it is current.
 
     Example:
         >>> v = Variable(np.zeros((2,), "float32"), name="bias", path="layer/bias")
@@ -31,7 +33,7 @@ class Variable:
         regularizer: Callable[[np.ndarray], Any] | None = None,
         constraint: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        self._value = np.array(value)
+        self._value = _read_only(np.array(value))
         self.name = name
         self.path = path
         self.trainable = trainable
@@ -40,7 +42,7 @@ class Variable:
 
     @property
     def value(self) -> np.ndarray:
-        """The array itself (not a copy)."""
+        """The array itself (not a copy), read-only."""
         return self._value
 
     @property
@@ -71,7 +73,7 @@ class Variable:
                 f"Variable '{self.path}' has shape {self.shape}; the assigned value "
                 f"must have the same shape. Received: value.shape={new.shape}"
             )
-        self._value = new.astype(self._value.dtype, copy=True)
+        self._value = _read_only(new.astype(self._value.dtype, copy=True))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if dtype is None or np.dtype(dtype) == self._value.dtype:
@@ -80,3 +82,8 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array

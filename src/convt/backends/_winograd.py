@@ -36,6 +36,7 @@ import numpy as np
 
 from convt._shapes import AxisPlan
 from convt.backends import _fused, _threads
+from convt.prepared import PreparedKernel
 
 MAX_TILE_INPUTS = 6
 """Input elements per tile and axis (``m + r - 1``) of 1-D and 2-D problems: the points
@@ -199,20 +200,23 @@ def tile_groups(plans: tuple[AxisPlan, ...]) -> tuple[tuple[Grids, ...], ...]:
     )
 
 
-def cost(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> float:
+def cost(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, *,
+         kernel_transform: bool = True) -> float:
     """The estimated work of :func:`tasks`, in GEMM multiply-adds: GEMMs and transforms.
 
     Each tile input of a group (``prod(m + r - 1)`` per tile) is one row of
     every member's GEMMs, and passes the input transform once and every
     member's output transform (:data:`TRANSFORM_COST`); each member's kernel is
-    transformed once (:data:`KERNEL_COST`).
+    transformed once (:data:`KERNEL_COST`), unless ``kernel_transform`` is False
+    (a :class:`PreparedKernel` keeps it).
     """
     work = 0.0
     for members in tile_groups(plans):
         width = len(members) * filters
         inputs = math.prod(_group_tiles(members)) * _tile_inputs(members[0])
-        work += (batch * inputs * (channels * width + TRANSFORM_COST * (channels + width))
-                 + KERNEL_COST * _tile_inputs(members[0]) * channels * width)
+        work += batch * inputs * (channels * width + TRANSFORM_COST * (channels + width))
+        if kernel_transform:
+            work += KERNEL_COST * _tile_inputs(members[0]) * channels * width
     return work
 
 
@@ -292,19 +296,33 @@ Grids = tuple[AxisGrid, AxisGrid, AxisGrid]
 
 
 def tasks(
-    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray, pieces: int
+    x: np.ndarray,
+    kernel: np.ndarray,
+    plans: tuple[AxisPlan, ...],
+    out: np.ndarray,
+    pieces: int,
+    *,
+    prepared: PreparedKernel | None = None,
 ) -> Iterator[Callable[[], None]]:
     """Every group of phases and residues (:func:`tile_groups`) and chunk of its tiles as a
     task that writes their outputs of ``out``.
 
     ``x`` is ``(batch, *n, C_in)`` (float32 or float64), ``kernel`` ``(*k, C_out, C_in)``,
     ``out`` the zeroed ``(batch, *L, C_out)``; outputs that no tap reaches stay zero.
+    ``prepared``, the :class:`PreparedKernel` that ``kernel`` holds, keeps the
+    transformed taps for the next calls.
     """
     x3 = x.reshape(x.shape[0], *_on_three_axes(x.shape[1:-1], 1), x.shape[-1])
     out3 = out.reshape(out.shape[0], *_on_three_axes(out.shape[1:-1], 1), out.shape[-1])
     kernel3 = kernel.reshape(*_on_three_axes(kernel.shape[:-2], 1), *kernel.shape[-2:])
     groups = tile_groups(plans)
-    kernels = _transformed_kernels(kernel3, groups, pieces)
+    if prepared is None:
+        kernels = _transformed_kernels(kernel3, groups, pieces)
+    else:
+        kernels = [prepared.derived(
+            ("winograd", kernel.dtype.str, _transform_key(members)),
+            functools.partial(_group_kernel, kernel3, members, pieces),
+        ) for members in groups]
     for members, group_kernel in zip(groups, kernels):
         geometry, bt, at = _tables(members, x.dtype)
         tiles = x.shape[0] * math.prod(_group_tiles(members))
@@ -389,6 +407,17 @@ def _tables(members: tuple[Grids, ...], dtype: np.dtype
     for array in (geometry, bt, at):
         array.flags.writeable = False
     return geometry, bt, at
+
+
+def _transform_key(members: tuple[Grids, ...]) -> tuple:
+    """What a group's transformed taps depend on besides the kernel: each member's taps and
+    tile length per axis."""
+    return tuple(tuple((grid.taps, grid.outputs) for grid in grids) for grids in members)
+
+
+def _group_kernel(kernel: np.ndarray, members: tuple[Grids, ...], pieces: int) -> np.ndarray:
+    """One group's :func:`_transformed_kernels`."""
+    return _transformed_kernels(kernel, (members,), pieces)[0]
 
 
 def _transformed_kernels(kernel: np.ndarray, groups: tuple[tuple[Grids, ...], ...], pieces: int

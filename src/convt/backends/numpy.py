@@ -47,6 +47,7 @@ import numpy as np
 
 from convt._shapes import AxisPlan, ConvTransposeArgs, TapGroup
 from convt.backends import _fused, _threads, _winograd
+from convt.prepared import PreparedKernel
 
 Task = Callable[[], None]
 Taps = tuple[tuple[int, int], ...]
@@ -151,7 +152,14 @@ On 55 1-D, 2-D and 3-D shapes measured against the algorithm chosen otherwise
 (interleaved, two workers), the 32 whose estimate was at least 0.9 ran in 0.48-0.90
 of its time (the one at 0.90: 0.90-0.96 over three runs); of the 23 below, the 21 at
 most 0.76 ran in 1.16-8 of it, two at 0.77 and 0.86 in 0.80-0.83
-(``docs/architecture.md``, "Winograd")."""
+(``docs/architecture.md``, "Winograd").
+
+With a :class:`~convt.prepared.PreparedKernel` the kernel transform is not counted. On
+the same 55 shapes, with the transformed taps kept, the 38 then picked ran in 0.38-0.95
+of the other algorithm's time, except the one-filter iSTFT-like layer (256 phases, 1026
+channels): 3.9x, its per-phase GEMMs being GEMVs that stream the shared tiles from
+memory once per phase, so one-filter layers are never sent to Winograd. Of the 16 below
+the threshold, 13 ran in 1.05-2.9 of the time, three (estimates 0.77-0.80) in 0.72-0.97."""
 
 SCATTER_MAX_SMALL_MACS = 2**24
 """Overlap-add is chosen for calls of at most this many multiply-adds.
@@ -183,7 +191,7 @@ def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.
 
 def conv_transpose(
     inputs: np.ndarray,
-    kernel: np.ndarray,
+    kernel: np.ndarray | PreparedKernel,
     args: ConvTransposeArgs,
     *,
     algorithm: str | None = None,
@@ -192,14 +200,16 @@ def conv_transpose(
 
     Args:
         inputs: array laid out as ``args.data_format`` says.
-        kernel: ``(*kernel_size, filters, in_channels)``.
+        kernel: ``(*kernel_size, filters, in_channels)``, an array or a
+            :class:`PreparedKernel` (which keeps what is derived from it).
         args: the normalized arguments; shapes were checked by ``_shapes``.
-        algorithm: ``"phases"``, ``"scatter"`` or ``"rows"`` to force one; None lets
-            :func:`choose_algorithm` pick.
+        algorithm: ``"phases"``, ``"scatter"``, ``"rows"`` or ``"winograd"`` to force
+            one; None lets :func:`choose_algorithm` pick.
 
     Returns:
         The output in ``args.data_format``.
     """
+    prepared = kernel if isinstance(kernel, PreparedKernel) else None
     work_dtype, out_dtype = compute_dtype(inputs, kernel)
     channels_first = args.data_format == "channels_first"
     x = np.moveaxis(inputs, 1, -1) if channels_first else inputs
@@ -212,12 +222,17 @@ def conv_transpose(
         out = np.zeros(shape, dtype=work_dtype)
     else:
         chosen = algorithm or choose_algorithm(
-            plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype)
+            plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype,
+            prepared=prepared is not None)
         writes_all = chosen == "scatter" and _tiles_cover_output(plans)
         out = (np.empty if writes_all else np.zeros)(shape, dtype=work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
         pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
-        _threads.run(ALGORITHMS[chosen](x, kernel, plans, out, pieces))
+        if chosen == "winograd":
+            tasks = _winograd.tasks(x, kernel, plans, out, pieces, prepared=prepared)
+        else:
+            tasks = ALGORITHMS[chosen](x, kernel, plans, out, pieces)
+        _threads.run(tasks)
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
@@ -242,10 +257,13 @@ def choose_algorithm(
     batch: int = 1,
     *,
     dtype: np.dtype | type = np.float32,
+    prepared: bool = False,
 ) -> str:
     """The faster algorithm for this geometry (the rule of docs/architecture.md).
 
-    Winograd when it pays (float32 with numba, :data:`WINOGRAD_MIN_GAIN`).
+    Winograd when it pays (float32 with numba, :data:`WINOGRAD_MIN_GAIN`; with
+    a ``prepared`` kernel its transform is not counted, being kept from the
+    first call).
     Otherwise overlap-add when its passes are compiled (:data:`ACCELERATE`;
     not for kernels twice the stride), when the taps tile the output
     (``kernel == stride``), when the outputs have at most half the inputs'
@@ -253,7 +271,7 @@ def choose_algorithm(
     window crops the first axis and there are enough filters. Sub-pixel
     phases otherwise.
     """
-    if _winograd_pays(plans, channels, filters, batch, dtype):
+    if _winograd_pays(plans, channels, filters, batch, dtype, prepared):
         return "winograd"
     if (
         (_accelerated(len(plans)) and not _two_taps_per_phase(plans))
@@ -266,17 +284,24 @@ def choose_algorithm(
 
 
 def _winograd_pays(
-    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, dtype: np.dtype | type
+    plans: tuple[AxisPlan, ...],
+    channels: int,
+    filters: int,
+    batch: int,
+    dtype: np.dtype | type,
+    prepared: bool,
 ) -> bool:
     """True when Winograd's estimated work is below the direct products that land in the
     window, by :data:`WINOGRAD_MIN_GAIN` (float32, compiled transforms)."""
-    if dtype != np.float32 or not (ACCELERATE and _fused.available()):
-        return False
-    return _winograd_gain(plans, channels, filters, batch) >= WINOGRAD_MIN_GAIN
+    if dtype != np.float32 or filters == 1 or not (ACCELERATE and _fused.available()):
+        return False  # one filter: each phase's GEMMs would be GEMVs, see WINOGRAD_MIN_GAIN
+    return _winograd_gain(plans, channels, filters, batch, prepared) >= WINOGRAD_MIN_GAIN
 
 
 @functools.lru_cache(maxsize=256)
-def _winograd_gain(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> float:
+def _winograd_gain(
+    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, prepared: bool
+) -> float:
     """The direct products landing in the window over Winograd's estimated work, cached
     (a layer in a loop asks again; the estimate walks every phase's grids)."""
     landing = batch * channels * filters * math.prod(
@@ -284,7 +309,8 @@ def _winograd_gain(plans: tuple[AxisPlan, ...], channels: int, filters: int, bat
             (plan.tap_reach(tap, 0, plan.input_length) for tap in range(plan.kernel_size)))
         for plan in plans
     )
-    return landing / _winograd.cost(plans, channels, filters, batch)
+    work = _winograd.cost(plans, channels, filters, batch, kernel_transform=not prepared)
+    return landing / work
 
 
 def _two_taps_per_phase(plans: tuple[AxisPlan, ...]) -> bool:

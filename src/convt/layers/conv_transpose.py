@@ -10,6 +10,7 @@ import numpy as np
 from convt import ops
 from convt.layers.conv_transpose_config import ConvTransposeConfig, IntOrTuple
 from convt.layers.layer import Layer
+from convt.prepared import PreparedKernel
 
 
 class ConvTranspose(ConvTransposeConfig, Layer):
@@ -100,10 +101,9 @@ class ConvTranspose(ConvTransposeConfig, Layer):
 
     def call(self, inputs: np.ndarray) -> np.ndarray:
         """``activation(conv_transpose(inputs, kernel) + bias)`` in the compute dtype."""
-        kernel = self.kernel.value.astype(self.compute_dtype, copy=False)
         outputs = ops.conv_transpose(
             inputs,
-            kernel,
+            self._prepared_kernel(),
             strides=self.strides,
             padding=self.padding,
             output_padding=self.output_padding,
@@ -113,6 +113,21 @@ class ConvTranspose(ConvTransposeConfig, Layer):
         if self.use_bias:
             outputs += self._bias_for_broadcast(outputs.dtype)
         return np.asarray(self.activation(outputs), dtype=self.compute_dtype)
+
+    def _prepared_kernel(self) -> PreparedKernel:
+        """The kernel in the compute dtype, prepared once per value of the variable.
+
+        A variable's array is read-only and :meth:`Variable.assign` puts a new
+        one in its place, so the array's identity names its values; what the
+        backend derives from the kernel (:class:`PreparedKernel`) is then
+        reused until the weights change.
+        """
+        value = self.kernel.value
+        kept = getattr(self, "_prepared", None)
+        if kept is None or kept[0] is not value or kept[1].dtype != self.compute_dtype:
+            kept = (value, PreparedKernel(value.astype(self.compute_dtype, copy=False)))
+            self._prepared = kept
+        return kept[1]
 
     def _bias_for_broadcast(self, dtype: np.dtype) -> np.ndarray:
         bias = self.bias.value.astype(dtype, copy=False)

@@ -106,7 +106,7 @@ class CaseResult:
 
     def best_peer(self) -> Timing | None:
         """The fastest peer that ran and agreed with convt."""
-        ran = [t for name, t in self.timings.items() if name != "convt" and t.status == "ok"]
+        ran = [t for name, t in self.timings.items() if name not in peers.OWN and t.status == "ok"]
         return min(ran, key=lambda t: t.median_ms, default=None)
 
     def ratio(self) -> float | None:

@@ -53,6 +53,13 @@ def _convt(case: Case, x: np.ndarray, w: np.ndarray) -> Runner:
     return Runner(lambda: ops.conv_transpose(x, w, **case.op_kwargs), np.asarray)
 
 
+def _convt_prepared(case: Case, x: np.ndarray, w: np.ndarray) -> Runner:
+    """The op given a :class:`~convt.prepared.PreparedKernel`, prepared before timing, as
+    ONNX Runtime's session prepares its initializers and convt's layers their kernel."""
+    kernel = ops.PreparedKernel(w)
+    return Runner(lambda: ops.conv_transpose(x, kernel, **case.op_kwargs), np.asarray)
+
+
 def _torch(case: Case, x: np.ndarray, w: np.ndarray) -> Runner:
     """``conv_transpose{1,2,3}d``: symmetric padding where it reaches Keras's window.
 
@@ -185,8 +192,12 @@ def _keras(case: Case, x: np.ndarray, w: np.ndarray) -> Runner:
     )
 
 
+OWN = ("convt", "convt_prepared")
+"""convt's own rows: never counted as peers."""
+
 IMPLEMENTATIONS: dict[str, Callable[[Case, np.ndarray, np.ndarray], Runner]] = {
     "convt": _convt,
+    "convt_prepared": _convt_prepared,
     "torch": _torch,
     "tensorflow": _tensorflow,
     "jax": _jax,

@@ -8,7 +8,7 @@ import json
 from benchmarks import conv_transpose, peers
 from benchmarks.cases import CASES
 
-INSTALLED = ["convt"] + [
+INSTALLED = ["convt", "convt_prepared"] + [
     name for name, module in [("torch", "torch"), ("jax", "jax"), ("onnxruntime", "onnxruntime")]
     if importlib.util.find_spec(module) is not None
 ]
@@ -34,6 +34,14 @@ def test_tiny_run_verifies_every_case(tmp_path):
             assert result["timings"][name]["status"] == "ok", (result["case"], name)
     table = markdown_path.read_text()
     assert all(f"| {name} |" in table for name in CASES)
+    assert "the op given a kernel prepared before timing (`convt_prepared`" in table
+
+
+def test_convt_prepared_is_not_a_peer():
+    """convt's prepared-kernel row is its own, never the "best peer" convt is compared with."""
+    result = conv_transpose.time_case(CASES["keras_doc"].tiny(), ["convt", "convt_prepared"], 1)
+    assert result.best_peer() is None and result.ratio() is None
+    assert result.timings["convt_prepared"].status == "ok"
 
 
 def test_a_wrong_peer_is_reported_as_mismatch(monkeypatch):

@@ -75,6 +75,8 @@ class ConvTranspose(ConvTransposeConfig, Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.kernel = None
         self.bias = None
+        self._prepared: tuple[np.ndarray, PreparedKernel] | None = None
+        """(the kernel variable's array it was made from, the prepared kernel)."""
         self._build_from_declared_input()
 
     def build(self, input_shape: Sequence[int | None]) -> None:
@@ -123,7 +125,7 @@ class ConvTranspose(ConvTransposeConfig, Layer):
         reused until the weights change.
         """
         value = self.kernel.value
-        kept = getattr(self, "_prepared", None)
+        kept = self._prepared
         if kept is None or kept[0] is not value or kept[1].dtype != self.compute_dtype:
             kept = (value, PreparedKernel(value.astype(self.compute_dtype, copy=False)))
             self._prepared = kept

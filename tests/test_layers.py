@@ -163,6 +163,10 @@ def test_weights_round_trip_and_checks():
                                          r"with provided weight shape \(4,\)"):
         layer.set_weights([kernel * 0, np.zeros(4)])
     np.testing.assert_array_equal(layer.kernel.numpy(), kernel)  # nothing half-set
+    with pytest.raises(ValueError, match="Expected weight 'bias' of layer 'w' to hold real "
+                                         r"numbers \(float, int or bool\). Received: dtype=<U1"):
+        layer.set_weights([kernel * 0, np.array(["a", "b", "c"])])
+    np.testing.assert_array_equal(layer.kernel.numpy(), kernel)  # nor by a later bad dtype
 
 
 def test_trainable_false_moves_weights():
@@ -228,11 +232,21 @@ def test_weights_argument_is_applied_at_first_call():
     np.testing.assert_array_equal(out[0, :, 0], [1, 2, 1])
 
 
-def test_wrong_weights_argument_leaves_layer_unbuilt():
-    layer = convt.Conv1DTranspose(1, 2, weights=[np.ones((3, 1, 1)), np.zeros(1)])
-    with pytest.raises(ValueError, match="not compatible with provided weight shape"):
-        layer(np.ones((1, 2, 1)))
-    assert not layer.built and layer.weights == []
+@pytest.mark.parametrize(
+    "weights,message",
+    [
+        ([np.ones((3, 1, 1)), np.zeros(1)], "not compatible with provided weight shape"),
+        ([np.ones((2, 1, 1))], "weight list of length 1"),
+        ([np.ones((2, 1, 1)), np.array([{}])], "to hold real numbers"),
+    ],
+)
+def test_wrong_weights_argument_leaves_layer_unbuilt(weights, message):
+    layer = convt.Conv1DTranspose(1, 2, weights=weights)
+    for _ in range(2):  # the error stays: nothing is half-applied by the first call
+        with pytest.raises(ValueError, match=message):
+            layer(np.ones((1, 2, 1)))
+        assert not layer.built and layer.weights == []
+        assert layer.kernel is None and layer.bias is None
 
 
 def test_conv3d_positional_order_puts_data_format_before_output_padding():
@@ -280,6 +294,8 @@ def test_dtype_policies(dtype, expected):
         (dict(data_format="NCHW"), ValueError, r"Received: data_format='NCHW'"),
         (dict(activation="no_such_fn"), ValueError, r"no_such_fn"),
         (dict(kernel_initializer="no_such_init"), ValueError, r"no_such_init"),
+        (dict(kernel_initializer=""), ValueError, r"Received: identifier=''"),
+        (dict(bias_initializer=0), ValueError, r"Received: .*0"),
         (dict(use_bias="yes"), ValueError, r"Received: use_bias='yes'"),
         (dict(trainable=1), ValueError, r"Received: trainable=1"),
         (dict(dtype="int32"), ValueError, r"Received: dtype='int32'"),

@@ -113,6 +113,26 @@ def test_sequential_add_pop_and_layers():
         model.pop()
 
 
+def test_sequential_build_refuses_a_shape_other_than_its_declared_input():
+    model = convt.Sequential([convt.Input((4, 4, 1)), convt.Conv2DTranspose(3, 2)], name="s")
+    with pytest.raises(ValueError, match=r"Sequential model 's' has already been configured "
+                                         r"to use input shape \(None, 4, 4, 1\). You cannot "
+                                         r"build it with input_shape \(None, 8, 8, 1\)"):
+        model.build((None, 8, 8, 1))
+    model.build((None, 4, 4, 1))
+    assert model.outputs[0].shape == (None, 5, 5, 3)
+
+
+def test_sequential_build_that_fails_leaves_no_input_behind():
+    model = convt.Sequential([convt.Conv2DTranspose(3, 2), convt.Conv1DTranspose(2, 2)])
+    with pytest.raises(ValueError, match="expected max_ndim=3, found ndim=4"):
+        model.build((None, 4, 4, 1))
+    model.pop()
+    model.build((None, 8, 8, 1))
+    assert model.inputs[0].shape == (None, 8, 8, 1)
+    assert model.predict(np.ones((1, 8, 8, 1))).shape == (1, 9, 9, 3)
+
+
 def test_weights_get_set_and_trainable():
     model = convt.Sequential(
         [convt.Conv2DTranspose(2, 2, input_shape=(3, 3, 1)), convt.Conv2DTranspose(1, 2)]

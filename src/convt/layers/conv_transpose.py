@@ -116,6 +116,12 @@ class ConvTranspose(ConvTransposeConfig, Layer):
             outputs += self._bias_for_broadcast(outputs.dtype)
         return np.asarray(self.activation(outputs), dtype=self.compute_dtype)
 
+    def _unbuild(self) -> None:
+        """Back to the state before ``build``: no weights, no kernel or bias."""
+        super()._unbuild()
+        self.kernel = self.bias = None
+        self._prepared = None
+
     def _prepared_kernel(self) -> PreparedKernel:
         """The kernel in the compute dtype, prepared once per value of the variable.
 

@@ -72,8 +72,10 @@ class ConvTransposeConfig:
         self.filters = None if filters is None else int(filters)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer or "glorot_uniform")
-        self.bias_initializer = initializers.get(bias_initializer or "zeros")
+        self.kernel_initializer = initializers.get(
+            "glorot_uniform" if kernel_initializer is None else kernel_initializer)
+        self.bias_initializer = initializers.get(
+            "zeros" if bias_initializer is None else bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
@@ -100,15 +102,19 @@ class ConvTransposeConfig:
                 f"expected {bound}={expected_ndim}, found ndim={len(shape)}. "
                 f"Full shape received: {shape}"
             )
-        if self.built:
+        expected = self._known_in_channels()
+        if expected is not None:
             axis = -1 if self.data_format == "channels_last" else 1
-            expected = self.kernel.shape[-1]
             if shape[axis] is not None and shape[axis] != expected:
                 raise ValueError(
                     f"Input 0 of layer '{self.name}' is incompatible with the layer: "
                     f"expected axis {axis} of input shape to have value {expected}, "
                     f"but received input with shape {shape}"
                 )
+
+    def _known_in_channels(self) -> int | None:
+        """The input channels the kernel was made for; None before it exists."""
+        return self.kernel.shape[-1] if self.built else None
 
     def _kernel_shape(self, input_shape: Sequence[int | None]) -> tuple[int, ...]:
         """``(*kernel_size, filters, in_channels)`` for inputs of ``input_shape``.

@@ -87,12 +87,17 @@ def assign_weights(
             f"weight list of length {len(weights)}, but the {owner} was "
             f"expecting {len(variables)} weights."
         )
-    arrays = [np.asarray(w) for w in weights]
+    arrays = [w if hasattr(w, "shape") else np.asarray(w) for w in weights]  # tensors stay
     for variable, array in zip(variables, arrays):
-        if variable.shape != array.shape:
+        if variable.shape != tuple(array.shape):
             raise ValueError(
                 f"{owner.capitalize()} {name} weight shape {variable.shape} is not "
-                f"compatible with provided weight shape {array.shape}."
+                f"compatible with provided weight shape {tuple(array.shape)}."
+            )
+        if isinstance(array, np.ndarray) and array.dtype.kind not in "biuf":
+            raise ValueError(
+                f"Expected weight '{variable.name}' of {owner} '{name}' to hold real numbers "
+                f"(float, int or bool). Received: dtype={array.dtype}"
             )
     for variable, array in zip(variables, arrays):
         variable.assign(array)
@@ -351,11 +356,15 @@ class Layer(NodeAPI):
             return
         try:
             self.set_weights(self._initial_weights)
-        except ValueError:
-            self._variables = []
-            self.built = False
+        except (ValueError, TypeError):
+            self._unbuild()
             raise
         self._initial_weights = None
+
+    def _unbuild(self) -> None:
+        """Back to the state before ``build`` (after a build whose ``weights=`` failed)."""
+        self._variables = []
+        self.built = False
 
     def _build_from_declared_input(self) -> None:
         """Builds at once when ``input_shape``/``batch_input_shape`` was given."""

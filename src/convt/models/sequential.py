@@ -133,12 +133,21 @@ class Sequential(Model):
         """Calls each layer in turn on a symbolic input of ``input_shape``.
 
         Raises:
-            ValueError: if no input shape is known, or a layer refuses it.
+            ValueError: if no input shape is known, if it differs from the declared
+                input's, or if a layer refuses it (the model then stays unbuilt, and
+                a later build may give another shape).
         """
+        shape = batch_input_shape_from(None, input_shape, None, None)
+        declared = self._input_layer is not None
+        if declared and shape is not None and shape != self._input_layer.batch_shape:
+            raise ValueError(
+                f"Sequential model '{self.name}' has already been configured to use input "
+                f"shape {self._input_layer.batch_shape}. You cannot build it with input_shape "
+                f"{shape}"
+            )
         if self.built:
             return
-        if self._input_layer is None:
-            shape = batch_input_shape_from(None, input_shape, None, None)
+        if not declared:
             if shape is None:
                 raise ValueError(
                     "You must provide an `input_shape` argument (the Sequential model has no "
@@ -146,10 +155,14 @@ class Sequential(Model):
                 )
             dtype = self._stack[0].compute_dtype if self._stack else None
             self._input_layer = InputLayer(batch_shape=shape, dtype=dtype)
-        tensor = self._input_layer.output
-        output = tensor
-        for layer in self._stack:
-            output = layer(output)
+        try:
+            tensor = output = self._input_layer.output
+            for layer in self._stack:
+                output = layer(output)
+        except (ValueError, TypeError):
+            if not declared:
+                self._input_layer = None
+            raise
         self._set_graph(tensor, output)
 
     def _set_graph(self, inputs: Any, outputs: Any) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import convt
 from convt import ops
+from convt._shapes import plan_conv_transpose
 from convt.backends import numpy as numpy_backend
 from tests import reference
 
@@ -176,6 +177,14 @@ def test_complex_inputs_are_refused():
         ops.conv_transpose(np.ones((1, 2, 1), complex), np.ones((2, 1, 1)))
 
 
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="longdouble is float64 here")
+def test_extended_precision_is_refused_by_name():
+    # The compiled loops know float32 and float64 only; Keras has no wider float.
+    with pytest.raises(TypeError, match=r"\(float16, float32, float64, int or bool\). "
+                                        r"Received: inputs.dtype=float128"):
+        ops.conv_transpose(np.ones((1, 4, 4, 2), np.longdouble), np.ones((3, 3, 2, 2)), 2)
+
+
 @pytest.mark.parametrize(
     "x_shape,expected",
     [
@@ -309,6 +318,49 @@ def test_a_remembered_plan_follows_the_default_data_format():
 def test_channels_first_channel_check():
     with pytest.raises(ValueError, match="data_format='channels_first'"):
         ops.conv_transpose(np.ones((1, 3, 5)), np.ones((2, 4, 2)), data_format="channels_first")
+
+
+def test_zero_d_integer_arguments_count_as_ints():
+    x, w = np.ones((1, 3, 1)), np.ones((3, 1, 1))
+    expected = ops.conv_transpose(x, w, strides=2, dilation_rate=1, output_padding=1)
+    got = ops.conv_transpose(x, w, strides=np.array(2), dilation_rate=np.int8(1),
+                             output_padding=[np.array(1)])
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"Received: strides=array\(2.5\)"):
+        ops.conv_transpose(x, w, strides=np.array(2.5))
+
+
+@pytest.mark.parametrize(
+    "shapes,message",
+    [
+        ((None, (3, 1, 1)), r"Expected `inputs` shape to be a sequence of dimensions. "
+                            r"Received: inputs.shape=None"),
+        (((1, 3, 1), 3), r"Expected `kernel` shape to be a sequence of dimensions. "
+                         r"Received: kernel.shape=3"),
+    ],
+)
+def test_output_shape_of_non_sequences_is_a_value_error(shapes, message):
+    with pytest.raises(ValueError, match=message):
+        ops.conv_transpose_output_shape(*shapes)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_no_tap_reaches_gives_zeros(dtype):
+    # Stride 2 with dilation 2: both taps land outside the one-element "same" window.
+    x, w = np.ones((1, 1, 1), dtype), np.ones((2, 2, 1), dtype)
+    out = ops.conv_transpose(x, w, strides=2, padding="same", output_padding=0, dilation_rate=2)
+    np.testing.assert_array_equal(out, np.zeros((1, 1, 2), dtype))
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_huge_stride_is_answered_without_walking_its_phases(rank):
+    # 10**9 phases per axis; an algorithm that walked them would not return for minutes.
+    x, w = np.ones((1,) * (rank + 1) + (2,), np.float32), np.ones((3,) * rank + (2, 2), np.float32)
+    out = ops.conv_transpose(x, w, strides=10**9, output_padding=0)
+    np.testing.assert_array_equal(out, np.full((1,) + (3,) * rank + (2,), 2, np.float32))
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=10**9, output_padding=0)
+    plans = args.axis_plans((1,) * rank)
+    assert numpy_backend.choose_algorithm(plans, 2, 2, 1) == "scatter"
 
 
 def test_absurd_output_is_refused_before_allocation():

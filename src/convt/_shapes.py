@@ -42,6 +42,16 @@ def is_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _integer(value: object) -> int | None:
+    """``value`` as an int when it is one: a Python or NumPy integer, or a 0-d integer
+    array or tensor (not a bool); None otherwise."""
+    if is_integer(value):
+        return int(value)
+    if getattr(value, "ndim", None) == 0 and "int" in str(getattr(value, "dtype", "")):
+        return int(value)  # type: ignore[call-overload]
+    return None
+
+
 def normalize_tuple(
     value: int | Sequence[int], rank: int, name: str, *, allow_zero: bool = False
 ) -> tuple[int, ...]:
@@ -57,15 +67,16 @@ def normalize_tuple(
         isinstance(value, (tuple, list)) and any(isinstance(v, (str, bytes)) for v in value)
     ):
         raise ArgumentTypeError(f"{expected}. Received: {name}={value!r}")
-    if is_integer(value):
-        values = (int(value),) * rank
-    elif not hasattr(value, "__iter__"):
+    single = _integer(value)
+    if single is not None:
+        values = (single,) * rank
+    elif not hasattr(value, "__iter__") or getattr(value, "ndim", None) == 0:
         raise ValueError(f"{expected}. Received: {name}={value!r}")
     else:
-        values = tuple(value)
-        if len(values) != rank or not all(is_integer(v) for v in values):
+        items = [_integer(v) for v in value]
+        if len(items) != rank or None in items:
             raise ValueError(f"{expected}. Received: {name}={value!r}")
-        values = tuple(int(v) for v in values)
+        values = tuple(items)
     lowest = 0 if allow_zero else 1
     if any(v < lowest for v in values):
         requirement = ">= 0" if allow_zero else "> 0"
@@ -561,8 +572,8 @@ def plan_conv_transpose(
     dilation_rate: int | Sequence[int] = 1,
 ) -> tuple[ConvTransposeArgs, tuple[int | None, ...]]:
     """Validates one op call and returns its normalized arguments and output shape."""
-    kernel_shape = tuple(kernel_shape)
-    input_ndim = len(tuple(input_shape))
+    kernel_shape = _shape_tuple(kernel_shape, "kernel")
+    input_ndim = len(_shape_tuple(input_shape, "inputs"))
     if input_ndim - 2 not in SPATIAL_RANKS:
         raise ValueError(
             "Expected `inputs` of rank 3, 4 or 5 (batch, 1 to 3 spatial axes, "
@@ -588,6 +599,17 @@ def plan_conv_transpose(
     _, _, channels = args.split_shape(input_shape)
     check_input_channels(channels, kernel_channels, args.data_format)
     return args, args.output_shape(input_shape, filters)
+
+
+def _shape_tuple(shape: Any, name: str) -> tuple[Any, ...]:
+    """``tuple(shape)``, or a ValueError naming the argument when it is not a sequence."""
+    try:
+        return tuple(shape)
+    except TypeError:
+        raise ValueError(
+            f"Expected `{name}` shape to be a sequence of dimensions. Received: "
+            f"{name}.shape={shape!r}"
+        ) from None
 
 
 def remembered_plan(

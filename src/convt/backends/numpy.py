@@ -161,6 +161,11 @@ channels): 3.9x, its per-phase GEMMs being GEMVs that stream the shared tiles fr
 memory once per phase, so one-filter layers are never sent to Winograd. Of the 16 below
 the threshold, 13 ran in 1.05-2.9 of the time, three (estimates 0.77-0.80) in 0.72-0.97."""
 
+MAX_PHASES = 4096
+"""Phases and Winograd, which walk every phase (``prod(strides)`` of them), are not chosen
+past this many: a stride longer than the kernel leaves most phases empty, and a stride of
+10**9 would take minutes to walk. Overlap-add's time does not depend on the stride."""
+
 SCATTER_MAX_SMALL_MACS = 2**24
 """Overlap-add is chosen for calls of at most this many multiply-adds.
 
@@ -179,10 +184,10 @@ def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.
     result = np.result_type(inputs.dtype, kernel.dtype)
     if result.kind in "biu":
         return np.dtype(np.float32), np.dtype(np.float32)
-    if result.kind != "f":
+    if result.kind != "f" or result.itemsize > 8:
         raise TypeError(
-            "Expected real-valued `inputs` and `kernel` (float, int or bool). "
-            f"Received: inputs.dtype={inputs.dtype}, kernel.dtype={kernel.dtype}"
+            "Expected real-valued `inputs` and `kernel` (float16, float32, float64, int or "
+            f"bool). Received: inputs.dtype={inputs.dtype}, kernel.dtype={kernel.dtype}"
         )
     if result.itemsize < 4:
         return np.dtype(np.float32), result
@@ -271,10 +276,12 @@ def choose_algorithm(
     window crops the first axis and there are enough filters. Sub-pixel
     phases otherwise.
     """
-    if _winograd_pays(plans, channels, filters, batch, dtype, prepared):
+    many_phases = math.prod(p.stride for p in plans) > MAX_PHASES
+    if not many_phases and _winograd_pays(plans, channels, filters, batch, dtype, prepared):
         return "winograd"
     if (
-        (_accelerated(len(plans)) and not _two_taps_per_phase(plans))
+        many_phases
+        or (_accelerated(len(plans)) and not _two_taps_per_phase(plans))
         or _taps_tile_output(plans)
         or channels >= SCATTER_CHANNEL_RATIO * filters
         or multiply_adds(plans, channels, filters, batch) <= SCATTER_MAX_SMALL_MACS
@@ -310,7 +317,7 @@ def _winograd_gain(
         for plan in plans
     )
     work = _winograd.cost(plans, channels, filters, batch, kernel_transform=not prepared)
-    return landing / work
+    return landing / work if work else 0.0  # no work: no tap lands in the window
 
 
 def _two_taps_per_phase(plans: tuple[AxisPlan, ...]) -> bool:

@@ -288,3 +288,88 @@ def test_wrong_dtype_in_weights_is_refused(tmp_path):
     _refused(
         _archive(tmp_path / "m.keras", weights=weights), "to be floating point. Received: dtype=|S1"
     )
+
+
+def _forge_central_directory(path, member, *, compress_size, file_size):
+    """Rewrites the sizes ``member``'s central directory entry declares (the real data stays)."""
+    data = bytearray(Path(path).read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    while entry != -1:
+        name_length = int.from_bytes(data[entry + 28:entry + 30], "little")
+        if bytes(data[entry + 46:entry + 46 + name_length]) == member.encode():
+            data[entry + 20:entry + 24] = compress_size.to_bytes(4, "little")
+            data[entry + 24:entry + 28] = file_size.to_bytes(4, "little")
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    Path(path).write_bytes(bytes(data))
+    return path
+
+
+def test_forged_member_size_does_not_buy_a_weight_budget(tmp_path):
+    # The archive is a few KB; its header claims a 4 GB weights member that would otherwise
+    # let the config build 1.6e9 weight elements before the member is read.
+    config, _ = _good_parts()
+    config["config"]["layers"][0]["config"]["batch_shape"] = [None, 4, 4, 96]
+    config["config"]["layers"][1]["config"].update(filters=4096, kernel_size=[64, 64])
+    path = _archive(tmp_path / "m.keras", config=config, weights=b"\0" * 100,
+                    compression=zipfile.ZIP_DEFLATED)
+    _forge_central_directory(path, "model.weights.h5",
+                             compress_size=40_000_000, file_size=4_000_000_000)
+    assert path.stat().st_size < 8192
+    _refused(path, r"Expected the model's weights to fit in what the file can hold \(at most "
+                   r"\d{1,3} elements\)")
+
+
+def test_compressed_archive_is_budgeted_by_its_real_contents(tmp_path):
+    path = _archive(tmp_path / "m.keras", compression=zipfile.ZIP_DEFLATED)
+    model = convt.models.load_model(path)
+    assert model.outputs[0].shape == (None, 6, 6, 2)
+
+
+def test_file_that_is_not_a_zip_archive_is_a_value_error(tmp_path):
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"not a zip archive")
+    _refused(path, r"File format not supported: expected a .keras file \(a zip archive\)")
+
+
+def _weights_file(tmp_path, change):
+    """A valid ``.weights.h5`` of the small model, edited by ``change(h5file)``."""
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))], name="m")
+    path = tmp_path / "m.weights.h5"
+    model.save_weights(path)
+    with h5py.File(path, "a") as h5file:
+        change(h5file)
+    return model, path
+
+
+def _replace(h5file, name, **dataset):
+    del h5file[name]
+    h5file.create_dataset(name, **dataset)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (lambda f: _replace(f, "layers/conv2d_transpose/vars", data=1.0), "TypeError"),
+        (lambda f: _replace(f, "layers/conv2d_transpose/vars/1", data=h5py.Empty("f4")),
+         "TypeError"),
+    ],
+    ids=["scalar vars", "empty bias"],
+)
+def test_malformed_weight_files_are_value_errors(tmp_path, change, error):
+    model, path = _weights_file(tmp_path, change)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=f"Expected the weights file to be well formed. "
+                                         f"Received: {error}: "):
+        model.load_weights(path)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_legacy_file_naming_a_missing_dataset_is_a_value_error(tmp_path):
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))], name="m")
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file.attrs["layer_names"] = [b"conv"]
+        h5file.create_group("conv").attrs["weight_names"] = [b"conv/kernel:0", b"nope"]
+    with pytest.raises(ValueError, match="Expected the weights file to be well formed. "
+                                         "Received: KeyError: "):
+        model.load_weights(path)

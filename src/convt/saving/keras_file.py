@@ -144,25 +144,29 @@ def load_model(
             f"Received: custom_objects={dict(custom_objects)!r}"
         )
     safety.require_h5py()
-    with zipfile.ZipFile(os.fspath(filepath), "r") as archive:
+    path = os.fspath(filepath)
+    with safety.open_archive(path) as archive:
         safety.check_archive(archive)
-        weights_bytes = archive.getinfo(_WEIGHTS).file_size
+        weights_bytes = safety.member_bytes(archive, _WEIGHTS, os.path.getsize(path))
         model = model_from_config(
             safety.read_json_member(archive, "config.json"),
             budget=serialization.WeightBudget(weights_bytes // 2),
         )
-        _read_archive_weights(model, archive)
+        _read_archive_weights(model, archive, weights_bytes)
     return model
 
 
 def load_weights_from_archive(model: Any, filepath: Any) -> None:
     """Sets ``model``'s weights from the weights member of a ``.keras`` archive."""
-    with zipfile.ZipFile(os.fspath(filepath), "r") as archive:
+    path = os.fspath(filepath)
+    with safety.open_archive(path) as archive:
         safety.check_archive(archive)
-        _read_archive_weights(model, archive)
+        weights_bytes = safety.member_bytes(archive, _WEIGHTS, os.path.getsize(path))
+        _read_archive_weights(model, archive, weights_bytes)
 
 
-def _read_archive_weights(model: Any, archive: zipfile.ZipFile) -> None:
+def _read_archive_weights(model: Any, archive: zipfile.ZipFile, weights_bytes: int) -> None:
     h5py = safety.require_h5py()
-    with archive.open(_WEIGHTS) as member, h5py.File(member, "r") as h5file:
-        weights_h5.read_weights(model, h5file, archive.getinfo(_WEIGHTS).file_size)
+    with safety.malformed_as_value_error(f"archive member '{_WEIGHTS}'"), \
+            archive.open(_WEIGHTS) as member, h5py.File(member, "r") as h5file:
+        weights_h5.read_weights(model, h5file, weights_bytes)

@@ -9,9 +9,11 @@ than the file holds, no oversized attributes. All arithmetic in Python ints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 MiB = 1 << 20
@@ -80,6 +82,47 @@ def _check_member_size(info: zipfile.ZipInfo) -> None:
             f"Refusing archive member '{info.filename}': it would expand more than "
             f"{MAX_EXPANSION} times, as a decompression bomb does. {sizes}"
         )
+
+
+@contextlib.contextmanager
+def malformed_as_value_error(what: str) -> Iterator[None]:
+    """Reports what a malformed file makes its readers raise (h5py's TypeError, KeyError
+    or OSError, zipfile's BadZipFile, a truncated stream's EOFError) as a ValueError
+    naming ``what``, the error every loader documents; ValueErrors pass unchanged."""
+    try:
+        yield
+    except (TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"Expected {what} to be well formed. Received: {type(error).__name__}: {error}"
+        ) from error
+
+
+def open_archive(path: str) -> zipfile.ZipFile:
+    """``zipfile.ZipFile(path)``; a file that is not a zip archive is a ValueError."""
+    try:
+        return zipfile.ZipFile(path, "r")
+    except zipfile.BadZipFile as error:
+        raise ValueError(
+            f"File format not supported: expected a .keras file (a zip archive). "
+            f"Received: filepath={path} ({error})"
+        ) from None
+
+
+def member_bytes(archive: zipfile.ZipFile, name: str, archive_bytes: int) -> int:
+    """The bytes member ``name`` really holds, which a forged header cannot inflate.
+
+    A declared size within the archive's own length is taken as is (what a
+    stored member, as Keras writes, declares); a larger one is counted by
+    decompressing the member once, in chunks, up to one byte past the claim.
+    """
+    declared = archive.getinfo(name).file_size
+    if declared <= archive_bytes:
+        return declared
+    counted = 0
+    with malformed_as_value_error(f"archive member '{name}'"), archive.open(name) as member:
+        while counted <= declared and (chunk := member.read(MiB)):
+            counted += len(chunk)
+    return counted
 
 
 def read_json_member(archive: zipfile.ZipFile, name: str) -> Any:

@@ -53,6 +53,12 @@ def read_weights(model: Any, h5file: Any, file_bytes: int) -> None:
         ValueError: for an unsafe file, a missing or extra variable, or a shape
             that differs; the model is unchanged then.
     """
+    with safety.malformed_as_value_error("the weights file"):
+        values = _keras3_values(model, h5file, file_bytes)
+    model.set_weights(values)
+
+
+def _keras3_values(model: Any, h5file: Any, file_bytes: int) -> list[np.ndarray]:
     safety.check_h5_tree(h5file, file_bytes)
     values = []
     for path, layer in layer_paths(model):
@@ -69,7 +75,7 @@ def read_weights(model: Any, h5file: Any, file_bytes: int) -> None:
         values += [
             _read_dataset(group[name], variable) for name, variable in zip(expected, layer.weights)
         ]
-    model.set_weights(values)
+    return values
 
 
 def read_legacy_weights(model: Any, h5file: Any, file_bytes: int) -> None:
@@ -79,6 +85,12 @@ def read_legacy_weights(model: Any, h5file: Any, file_bytes: int) -> None:
         ValueError: for an unsafe file or a layer count, weight count or shape
             that differs; the model is unchanged then.
     """
+    with safety.malformed_as_value_error("the weights file"):
+        values = _legacy_values(model, h5file, file_bytes)
+    model.set_weights(values)
+
+
+def _legacy_values(model: Any, h5file: Any, file_bytes: int) -> list[np.ndarray]:
     safety.check_h5_tree(h5file, file_bytes)
     root = h5file["model_weights"] if "model_weights" in h5file else h5file
     saved = [
@@ -105,7 +117,7 @@ def read_legacy_weights(model: Any, h5file: Any, file_bytes: int) -> None:
             _read_dataset(root[name][weight_name], variable)
             for weight_name, variable in zip(weight_names, layer.weights)
         ]
-    model.set_weights(values)
+    return values
 
 
 def _read_dataset(dataset: Any, variable: Any) -> np.ndarray:

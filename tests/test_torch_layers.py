@@ -343,3 +343,111 @@ def test_regularizers_beyond_the_built_ins():
     with pytest.raises(ValueError, match="rank-2 weights"):
         ct.Conv1DTranspose(2, 3, kernel_regularizer="orthogonal_regularizer",
                            input_shape=(None, 1))
+
+
+def test_an_unbuilt_layer_refuses_a_state_dict_its_config_does_not_allow():
+    source = ct.Conv1DTranspose(8, 3, strides=2, padding="same", input_shape=(None, 2))
+    lazy = ct.Conv1DTranspose(4, 5, strides=2, padding="same")
+    with pytest.raises(RuntimeError, match=r"size mismatch for kernel: copying a param with "
+                                           r"shape \(3, 8, 2\) from checkpoint, the shape in "
+                                           r"current model is \(5, 4, in_channels\)"):
+        lazy.load_state_dict(source.state_dict())
+    assert not lazy.built and lazy.has_uninitialized_params()
+    good = ct.Conv1DTranspose(4, 5, strides=2, padding="same", input_shape=(None, 3))
+    lazy.load_state_dict(good.state_dict())
+    x = torch.randn(1, 6, 3)
+    torch.testing.assert_close(lazy(x), good(x))
+
+
+def test_a_partly_loaded_layer_keeps_what_it_loaded_and_builds_the_rest():
+    source = ct.Conv1DTranspose(2, 3, input_shape=(None, 4), bias_initializer="ones")
+    lazy = ct.Conv1DTranspose(2, 3)
+    result = lazy.load_state_dict({"kernel": source.kernel.detach()}, strict=False)
+    assert result.missing_keys == ["bias"] and not lazy.built
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 4"):
+        lazy(torch.ones(1, 5, 3))
+    lazy(torch.ones(1, 5, 4))
+    torch.testing.assert_close(lazy.kernel, source.kernel)
+    assert not lazy.bias.any()  # its own initializer's zeros
+
+
+def test_a_failed_build_from_the_weights_argument_leaves_the_layer_lazy():
+    weights = [np.ones((3, 3, 4, 2), "float32"), np.zeros(4, "float32")]
+    layer = ct.Conv2DTranspose(4, 3, weights=weights)
+    with pytest.raises(ValueError, match="not compatible with provided weight shape"):
+        layer(torch.ones(1, 5, 5, 3))
+    assert not layer.built and layer.has_uninitialized_params()
+    out = layer(torch.ones(1, 5, 5, 2))
+    np.testing.assert_array_equal(layer.get_weights()[0], weights[0])
+    assert tuple(out.shape) == (1, 7, 7, 4)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (np.ones((1, 4, 1), "float32"),
+         "Layer 'up' is a torch module and expects a torch.Tensor. Received: inputs of type "
+         "ndarray"),
+        (torch.ones(1, 4, 1, dtype=torch.complex64),
+         r"Layer 'up' expects dense real-valued numeric inputs. Received: "
+         r"inputs.dtype=torch.complex64, inputs.layout=torch.strided"),
+    ],
+)
+def test_inputs_that_are_not_real_tensors_are_refused(inputs, message):
+    for layer in (ct.Conv1DTranspose(2, 3, name="up"),
+                  ct.Conv1DTranspose(2, 3, name="up", input_shape=(4, 1))):
+        with pytest.raises(TypeError, match=message):
+            layer(inputs)
+
+
+def test_layers_pickle_with_every_kind_of_argument(tmp_path):
+    layer = ct.Conv1DTranspose(3, 3, 2, activation="leaky_relu", kernel_regularizer="l2",
+                               bias_regularizer="l1", kernel_constraint="max_norm",
+                               bias_constraint="non_neg", activity_regularizer="l1l2",
+                               input_shape=(None, 2))
+    path = tmp_path / "layer.pt"
+    torch.save(layer, path)
+    loaded = torch.load(path, weights_only=False)
+    x = torch.randn(2, 5, 2)
+    torch.testing.assert_close(loaded(x), layer(x))
+    torch.testing.assert_close(sum(loaded.losses), sum(layer.losses))
+    loaded.apply_constraints()
+
+
+def test_dtype_policy_follows_the_parameters():
+    layer = ct.Conv2DTranspose(2, 3, input_shape=(None, None, 1)).double()
+    assert layer.dtype == "float64" and layer.get_config()["dtype"]["config"]["name"] == "float64"
+    copy = ct.Conv2DTranspose.from_config(layer.get_config())
+    copy.set_weights(layer.get_weights())
+    x = torch.randn(1, 3, 3, 1, dtype=torch.float64) * 1e3
+    torch.testing.assert_close(copy(x), layer(x), rtol=0, atol=0)
+    assert layer.half().dtype == "float16"
+    assert layer.bfloat16().dtype == "float16"  # bfloat16 has no policy: the last one stays
+    mixed = ct.Conv2DTranspose(2, 3, dtype="mixed_float16").double()
+    assert mixed.dtype_policy.name == "mixed_float16"
+
+
+def test_converters_keep_bfloat16():
+    module = torch.nn.ConvTranspose1d(2, 3, 4, stride=2, padding=1).to(torch.bfloat16)
+    layer = ct.from_torch(module)
+    assert layer.kernel.dtype == torch.bfloat16
+    x = torch.randn(1, 2, 5, dtype=torch.bfloat16)
+    torch.testing.assert_close(layer(x), module(x), rtol=2e-2, atol=2e-2)
+    assert ct.to_torch(layer).weight.dtype == torch.bfloat16
+
+
+def test_set_weights_takes_parameters_and_constraints_get_detached_weights():
+    source = ct.Conv1DTranspose(2, 3, input_shape=(4, 1))
+    layer = ct.Conv1DTranspose(2, 3, input_shape=(4, 1),
+                               kernel_constraint=lambda w: np.asarray(w).clip(0, 1))
+    layer.set_weights(list(source.parameters()))
+    torch.testing.assert_close(layer.kernel, source.kernel)
+    with pytest.raises(TypeError, match="Expected the constraint of a convt.torch layer to take "
+                                        "and return torch tensors .* returning ndarray"):
+        layer.apply_constraints()
+
+
+def test_to_torch_names_what_it_was_given():
+    with pytest.raises(TypeError, match="Expected a convt Conv1DTranspose, Conv2DTranspose or "
+                                        "Conv3DTranspose layer. Received: layer of type Linear"):
+        ct.to_torch(torch.nn.Linear(2, 2))

@@ -215,11 +215,71 @@ def test_remembered_plans_check_types_and_follow_the_default_data_format():
         convt.set_image_data_format("channels_last")
 
 
-@pytest.mark.parametrize("shape", [(0, 4, 3), (2, 0, 3)])
-def test_empty_inputs(shape):
-    out = ops.conv_transpose(torch.ones(shape), torch.ones(3, 2, 3), strides=2)
-    expected = ops.conv_transpose(np.ones(shape), np.ones((3, 2, 3)), strides=2)
+@pytest.mark.parametrize(
+    ("shape", "kernel_shape", "strides"),
+    [((0, 4, 3), (3, 2, 3), 2), ((2, 0, 3), (3, 2, 3), 2), ((2, 4, 0), (3, 2, 0), 2),
+     ((2, 5, 3), (3, 0, 3), 2), ((2, 5, 3), (4, 0, 3), 4), ((2, 5, 3), (2, 0, 3), 2)],
+    ids=["no batch", "no length", "no channels", "no filters", "no filters rows",
+         "no filters tiles"],
+)
+def test_empty_inputs_and_kernels_stay_differentiable(shape, kernel_shape, strides):
+    x = torch.ones(shape, requires_grad=True)
+    kernel = torch.full(kernel_shape, float("inf"), requires_grad=True)
+    out = ops.conv_transpose(x, kernel, strides=strides)
+    expected = ops.conv_transpose(np.ones(shape), np.ones(kernel_shape), strides=strides)
     assert tuple(out.shape) == expected.shape
+    assert out.requires_grad and not out.isnan().any()  # as torch's own operator
+    out.sum().backward()
+    assert not x.grad.any() and not kernel.grad.any()
+
+
+class _Tagged(torch.Tensor):
+    """A tensor subclass from outside torch's modules (as MONAI's MetaTensor)."""
+
+
+def test_tensor_subclasses_take_the_torch_path():
+    x, w = _arrays((4,), 3, "channels_last")
+    tagged = torch.from_numpy(x).as_subclass(_Tagged).requires_grad_()
+    out = ops.conv_transpose(tagged, w, strides=2)
+    assert isinstance(out, torch.Tensor) and out.requires_grad
+    np.testing.assert_allclose(out.detach().numpy(), ops.conv_transpose(x, w, strides=2))
+
+
+def test_numpy_arguments_are_read_as_numpy_reads_them():
+    x, w = _arrays((4,), 3, "channels_last")
+    expected = ops.conv_transpose(x, w[::-1], strides=2)
+    for kernel in (w[::-1], w[::-1].astype(">f8"), w[::-1].tolist()):
+        got = ops.conv_transpose(torch.from_numpy(x), kernel, strides=2)
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "kernel", "error", "message"),
+    [
+        (None, torch.ones(3, 1, 1), TypeError,
+         r"Expected `inputs` to be an array of real numbers \(float, int or bool\). "
+         r"Received: inputs.dtype=object"),
+        (torch.ones(1, 3, 1).to_sparse(), torch.ones(3, 1, 1), TypeError,
+         r"Expected `inputs` to be a dense tensor. Received: inputs.layout=torch.sparse_coo"),
+        (torch.ones(1, 3, 1), torch.ones(3, 1, 1, device="meta"), ValueError,
+         r"Expected `inputs` and `kernel` on the same device. "
+         r"Received: inputs.device=cpu, kernel.device=meta"),
+        (torch.ones(1, 3, 1, dtype=torch.float8_e4m3fn), torch.ones(3, 1, 1), TypeError,
+         r"Expected `inputs` and `kernel` in float16, bfloat16, float32 or float64 \(or "
+         r"integers\). Received: inputs.dtype=torch.float8_e4m3fn"),
+    ],
+    ids=["none", "sparse", "devices", "float8"],
+)
+def test_argument_type_errors(inputs, kernel, error, message):
+    with pytest.raises(error, match=message):
+        ops.conv_transpose(inputs, kernel)
+
+
+def test_zero_d_tensors_count_as_ints():
+    x, w = torch.ones(1, 3, 2), torch.ones(3, 1, 2)
+    expected = ops.conv_transpose(x, w, strides=2)
+    torch.testing.assert_close(ops.conv_transpose(x, w, strides=torch.tensor(2)), expected)
+    torch.testing.assert_close(ops.conv_transpose(x, w, strides=torch.tensor([2])), expected)
 
 
 def test_import_convt_does_not_import_torch():

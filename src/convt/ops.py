@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,8 @@ def conv_transpose(
 
 
 def _is_torch_tensor(array: Any) -> bool:
-    """Checked by type name, so that torch is imported only when a tensor is passed."""
-    return type(array).__module__.startswith("torch")
+    """True for a ``torch.Tensor`` or a subclass; torch is never imported here (without it
+    loaded, no tensor exists)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(array, torch.Tensor)
 

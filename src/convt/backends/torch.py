@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +47,7 @@ _FUNCTIONS = {
     3: F.conv_transpose3d,
 }
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_FLOATS = (*_LOW_PRECISION, torch.float32, torch.float64)
 
 
 @dataclass(frozen=True)
@@ -91,28 +93,64 @@ def from_torch_kernel(weight: torch.Tensor, rank: int) -> torch.Tensor:
 
 
 def as_tensors(inputs: Any, kernel: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both arguments as tensors; a non-tensor goes to the device of the tensor one."""
+    """Both arguments as dense tensors; a non-tensor goes to the device of the tensor one.
+
+    A non-tensor is read as NumPy would (any strides or byte order).
+
+    Raises:
+        TypeError: for arguments that are not real numbers, or sparse tensors.
+        ValueError: for tensors on two devices.
+    """
     if not isinstance(inputs, torch.Tensor):
-        inputs = torch.as_tensor(inputs, device=kernel.device)
+        inputs = _host_tensor(inputs, "inputs").to(kernel.device)
     if not isinstance(kernel, torch.Tensor):
-        kernel = torch.as_tensor(kernel, device=inputs.device)
+        kernel = _host_tensor(kernel, "kernel").to(inputs.device)
+    for name, tensor in (("inputs", inputs), ("kernel", kernel)):
+        if tensor.layout != torch.strided:
+            raise TypeError(
+                f"Expected `{name}` to be a dense tensor. Received: {name}.layout={tensor.layout}"
+            )
+    if inputs.device != kernel.device:
+        raise ValueError(
+            "Expected `inputs` and `kernel` on the same device. "
+            f"Received: inputs.device={inputs.device}, kernel.device={kernel.device}"
+        )
     return inputs, kernel
+
+
+def _host_tensor(value: Any, name: str) -> torch.Tensor:
+    """``value`` read by NumPy, as a CPU tensor; TypeError when it is not real numbers."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Expected `{name}` to be an array of real numbers (float, int or bool). "
+            f"Received: {name}.dtype={array.dtype}"
+        )
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
 
 
 def compute_dtypes(inputs: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
     """(dtype computed in, dtype returned), as the NumPy backend decides.
 
     Raises:
-        TypeError: for complex tensors.
+        TypeError: for complex tensors and float8 types.
     """
-    result = torch.result_type(inputs, kernel)
-    if not result.is_floating_point:
+    try:
+        result = torch.result_type(inputs, kernel)
+    except RuntimeError:  # float8 types, which torch does not promote
+        result = None
+    if result is not None and not result.is_floating_point:
         if result.is_complex:
             raise TypeError(
                 "Expected real-valued `inputs` and `kernel` (float, int or bool). "
                 f"Received: inputs.dtype={inputs.dtype}, kernel.dtype={kernel.dtype}"
             )
         return torch.float32, torch.float32
+    if result not in _FLOATS:
+        raise TypeError(
+            "Expected `inputs` and `kernel` in float16, bfloat16, float32 or float64 (or "
+            f"integers). Received: inputs.dtype={inputs.dtype}, kernel.dtype={kernel.dtype}"
+        )
     if result in _LOW_PRECISION and inputs.device.type == "cpu":
         return torch.float32, result
     return result, result
@@ -143,13 +181,24 @@ def conv_transpose(
     spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
     launch = _remembered(_launch_memory, _launch, args, spatial)
     x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
-    if x.numel() == 0 or 0 in launch.output_spatial:
-        filters = kernel.shape[launch.rank]
-        shape = (x.shape[0], *launch.output_spatial, filters) if channels_last else (
-            x.shape[0], filters, *launch.output_spatial)
-        return x.new_zeros(shape).to(out_dtype)
+    if x.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial:
+        return _zeros(x, kernel, launch, channels_last).to(out_dtype)
     out = _METHODS[launch.method](x, kernel, launch, channels_last)
     return _as_dtype(_keras_window(out, launch), out_dtype)
+
+
+def _zeros(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+           channels_last: bool) -> torch.Tensor:
+    """The output when nothing reaches it (an empty input, kernel or window): zeros that
+    autograd still links to both arguments, with zero gradients, as torch's operator does.
+
+    The link is a sum over no element of each, which is exactly zero whatever they hold.
+    """
+    filters = kernel.shape[launch.rank]
+    shape = (x.shape[0], *launch.output_spatial, filters) if channels_last else (
+        x.shape[0], filters, *launch.output_spatial)
+    nothing = x.reshape(-1)[:0].sum() + kernel.reshape(-1)[:0].sum()
+    return x.new_zeros(shape) + nothing
 
 
 def _as_dtype(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -31,8 +32,28 @@ TensorFunction = Callable[[torch.Tensor], torch.Tensor]
 _EPSILON = 1e-7  # keras.backend.epsilon(), as in convt.constraints
 
 
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(x / 6 + 0.5, 0, 1)
+
+
+def _hard_silu(x: torch.Tensor) -> torch.Tensor:
+    return x * _hard_sigmoid(x)
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    return torch.logaddexp(x, torch.zeros_like(x))
+
+
+def _sparse_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(0.5 * (x + 1), 0, 1)
+
+
+def _squareplus(x: torch.Tensor) -> torch.Tensor:
+    return (x + torch.sqrt(x * x + 4)) / 2
 
 
 def _sparse_plus(x: torch.Tensor) -> torch.Tensor:
@@ -49,34 +70,34 @@ def _glu(x: torch.Tensor) -> torch.Tensor:
 
 
 _ACTIVATIONS: dict[Any, TensorFunction] = {
-    A.linear: lambda x: x,
+    A.linear: _identity,
     A.relu: torch.relu,
-    A.leaky_relu: lambda x: F.leaky_relu(x, 0.2),
-    A.relu6: lambda x: torch.clamp(x, 0, 6),
+    A.leaky_relu: partial(F.leaky_relu, negative_slope=0.2),
+    A.relu6: partial(torch.clamp, min=0, max=6),
     A.sigmoid: torch.sigmoid,
     A.tanh: torch.tanh,
-    A.softmax: lambda x: torch.softmax(x, dim=-1),
-    A.log_softmax: lambda x: torch.log_softmax(x, dim=-1),
+    A.softmax: partial(torch.softmax, dim=-1),
+    A.log_softmax: partial(torch.log_softmax, dim=-1),
     A.gelu: F.gelu,
     A.elu: F.elu,
     A.selu: torch.selu,
-    A.softplus: lambda x: torch.logaddexp(x, torch.zeros_like(x)),
+    A.softplus: _softplus,
     A.softsign: F.softsign,
     A.silu: F.silu,
     A.hard_sigmoid: _hard_sigmoid,
-    A.hard_silu: lambda x: x * _hard_sigmoid(x),
-    A.hard_tanh: lambda x: torch.clamp(x, -1, 1),
+    A.hard_silu: _hard_silu,
+    A.hard_tanh: partial(torch.clamp, min=-1, max=1),
     A.exponential: torch.exp,
     A.mish: F.mish,
     A.tanh_shrink: F.tanhshrink,
     A.celu: F.celu,
     A.glu: _glu,
     A.log_sigmoid: F.logsigmoid,
-    A.sparse_sigmoid: lambda x: torch.clamp(0.5 * (x + 1), 0, 1),
+    A.sparse_sigmoid: _sparse_sigmoid,
     A.sparse_plus: _sparse_plus,
-    A.squareplus: lambda x: (x + torch.sqrt(x * x + 4)) / 2,
-    A.soft_shrink: lambda x: F.softshrink(x, 0.5),
-    A.hard_shrink: lambda x: F.hardshrink(x, 0.5),
+    A.squareplus: _squareplus,
+    A.soft_shrink: partial(F.softshrink, lambd=0.5),
+    A.hard_shrink: partial(F.hardshrink, lambd=0.5),
 }
 
 
@@ -93,7 +114,7 @@ def torch_activation(activation: Callable[..., Any]) -> TensorFunction:
             "Expected an activation that computes on torch tensors: a convt activation "
             f"name or a torch function. Received: activation={activation!r}"
         )
-    return _checked(activation, "activation")
+    return _TensorsOnly(activation, "activation")
 
 
 def _l1_l2(regularizer: R.L1L2, weight: torch.Tensor) -> torch.Tensor:
@@ -115,13 +136,17 @@ def torch_regularizer(regularizer: Any) -> TensorFunction | None:
     if regularizer is None:
         return None
     if isinstance(regularizer, R.L1L2):
-        return lambda weight: _l1_l2(regularizer, weight)
+        return partial(_l1_l2, regularizer)
     if isinstance(regularizer, R.OrthogonalRegularizer):
         raise ValueError(
             "OrthogonalRegularizer penalizes rank-2 weights; the weights and outputs of a "
             f"transposed convolution have other ranks. Received: regularizer={regularizer!r}"
         )
-    return _checked(regularizer, "regularizer")
+    return _TensorsOnly(regularizer, "regularizer")
+
+
+def _non_negative(weight: torch.Tensor) -> torch.Tensor:
+    return weight.clamp_min(0)
 
 
 def _rescale_norms(
@@ -137,31 +162,37 @@ def torch_constraint(constraint: Any) -> TensorFunction | None:
     if constraint is None:
         return None
     if isinstance(constraint, C.NonNeg):
-        return lambda weight: weight.clamp_min(0)
+        return _non_negative
     bounds = {
         C.MaxNorm: lambda c: (0.0, c.max_value, 1.0),
         C.MinMaxNorm: lambda c: (c.min_value, c.max_value, c.rate),
         C.UnitNorm: lambda c: (1.0, 1.0, 1.0),
     }.get(type(constraint))
     if bounds is None:
-        return _checked(constraint, "constraint")
+        return _TensorsOnly(constraint, "constraint")
     low, high, rate = bounds(constraint)
-    return lambda weight: _rescale_norms(
-        weight, constraint.axis, min_value=low, max_value=high, rate=rate
-    )
+    return partial(_rescale_norms, axis=constraint.axis, min_value=low, max_value=high, rate=rate)
 
 
-def _checked(function: Callable[..., Any], argument: str) -> TensorFunction:
-    """A user's callable, with a clear error when it does not return a torch tensor."""
+class _TensorsOnly:
+    """A user's callable, with a clear error when it does not return a torch tensor.
 
-    def call(x: torch.Tensor) -> torch.Tensor:
-        result = function(x)
+    An object rather than a closure, so that a layer holding one pickles. A
+    constraint gets the weight detached from autograd (it is a projection
+    applied between steps), so that a NumPy function fails with this error
+    too rather than on a parameter that requires grad.
+    """
+
+    def __init__(self, function: Callable[..., Any], argument: str) -> None:
+        self.function = function
+        self.argument = argument
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.function(x.detach() if self.argument == "constraint" else x)
         if not isinstance(result, torch.Tensor):
             raise TypeError(
-                f"Expected the {argument} of a convt.torch layer to take and return torch "
+                f"Expected the {self.argument} of a convt.torch layer to take and return torch "
                 f"tensors (use a convt built-in by name, or a torch function). "
-                f"Received: {argument}={function!r} returning {type(result).__name__}"
+                f"Received: {self.argument}={self.function!r} returning {type(result).__name__}"
             )
         return result
-
-    return call

@@ -81,6 +81,11 @@ def to_torch(layer: ConvTransposeConfig) -> torch.nn.Module:
         >>> to_torch(layer)
         ConvTranspose2d(3, 8, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1))
     """
+    if not isinstance(layer, ConvTransposeConfig):
+        raise TypeError(
+            "Expected a convt Conv1DTranspose, Conv2DTranspose or Conv3DTranspose layer. "
+            f"Received: layer of type {type(layer).__name__}"
+        )
     if not layer.built:
         raise ValueError(
             f"Expected a built layer (call it once, or pass `input_shape`). Received: "
@@ -97,7 +102,9 @@ def to_torch(layer: ConvTransposeConfig) -> torch.nn.Module:
             f"activation={activations.serialize(layer.activation)!r}"
         )
     padding, output_padding = _torch_padding(layer)
-    weights = [torch.as_tensor(w) for w in layer.get_weights()]
+    parameters = [v.value for v in layer.weights]  # a torch layer's own, bfloat16 included
+    weights = [p.detach() if isinstance(p, torch.Tensor) else torch.tensor(p)
+               for p in parameters]
     kernel = weights[0]
     module = _TORCH_MODULES[layer.rank](
         kernel.shape[-1], layer.filters, layer.kernel_size, stride=layer.strides,
@@ -174,14 +181,13 @@ def from_torch(module: torch.nn.Module, **kwargs: Any) -> ConvTransposeConfig:
         )
     padding, output_padding = _keras_padding(module)
     weight = module.weight.detach()
-    dtype = str(weight.dtype).removeprefix("torch.")
     layer = _CONVT_LAYERS[rank](
         module.out_channels, module.kernel_size, strides=module.stride, padding=padding,
         output_padding=output_padding, data_format="channels_first",
         dilation_rate=module.dilation, use_bias=module.bias is not None,
-        dtype=dtype, input_shape=(module.in_channels,) + (None,) * rank, **kwargs,
+        input_shape=(module.in_channels,) + (None,) * rank, **kwargs,
     )
-    layer.to(weight.device)
+    layer.to(weight.device, weight.dtype)  # the dtype policy follows, but for bfloat16
     weights = [from_torch_kernel(weight, rank)]
     if module.bias is not None:
         weights.append(module.bias.detach())

@@ -36,13 +36,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.parameter import UninitializedParameter
+from torch.nn.parameter import UninitializedParameter, is_lazy
 
 from convt.backends import torch as torch_backend
+from convt.dtype_policies import DTypePolicy
 from convt.layers.conv_transpose import ConvTranspose as NumpyConvTranspose
 from convt.layers.conv_transpose_config import ConvTransposeConfig
 from convt.layers.layer import Layer
 from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
+
+_FOLLOWED_DTYPES = ("float16", "float32", "float64")
 
 _SIGNATURE = inspect.signature(NumpyConvTranspose.__init__)
 """The constructor's arguments: those of the NumPy layer, read rather than restated."""
@@ -146,6 +149,17 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
     _build_and_set_initial_weights = Layer._build_and_set_initial_weights
     _build_from_declared_input = Layer._build_from_declared_input
 
+    def _apply(self, fn: Any, recurse: bool = True) -> ConvTranspose:
+        """torch's ``.to()``/``.double()``/``.half()``: the dtype policy follows the kernel's
+        new dtype (float16, float32 or float64; a mixed policy and bfloat16, which has no
+        NumPy policy, keep theirs), so that ``dtype`` and ``get_config`` tell the truth."""
+        module = super()._apply(fn, recurse)
+        dtype = str(self.kernel.dtype).removeprefix("torch.")
+        policy = self.dtype_policy
+        if policy.compute_dtype == policy.variable_dtype and dtype in _FOLLOWED_DTYPES:
+            self.dtype_policy = DTypePolicy.get(dtype)
+        return module
+
     def _uninitialized(self) -> UninitializedParameter:
         return UninitializedParameter(self.trainable, dtype=getattr(torch, self.dtype))
 
@@ -163,21 +177,34 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
     def build(self, input_shape: Any) -> None:
         """Materializes ``kernel`` and ``bias`` for inputs of ``input_shape``.
 
+        A parameter already loaded from a ``state_dict`` keeps its values.
+
         Raises:
             ValueError: for a wrong rank or an unknown channel dimension.
         """
-        kernel_shape = self._kernel_shape(tuple(input_shape))
-        initial = [self._initial_value(self.kernel_initializer, kernel_shape)]
+        shapes = [self._kernel_shape(tuple(input_shape))]
+        initializers = [self.kernel_initializer]
         if self.use_bias:
-            initial.append(self._initial_value(self.bias_initializer, (self.filters,)))
+            shapes.append((self.filters,))
+            initializers.append(self.bias_initializer)
         self._track_parameters()
         with torch.no_grad():
-            for variable, value in zip(self._variables, initial):
-                if isinstance(variable.value, UninitializedParameter):
-                    variable.value.materialize(value.shape)
-                variable.assign(value)
+            for variable, initializer, shape in zip(self._variables, initializers, shapes):
+                if is_lazy(variable.value):
+                    variable.value.materialize(shape)
+                    variable.assign(self._initial_value(initializer, shape))
         self._lay_out_kernel()
         self.built = True
+
+    def _unbuild(self) -> None:
+        """Back to uninitialized parameters (after a build whose ``weights=`` failed)."""
+        Layer._unbuild(self)
+        self.kernel = self._uninitialized()
+        self.bias = self._uninitialized() if self.use_bias else None
+
+    def _known_in_channels(self) -> int | None:
+        """The input channels of the kernel, once built or loaded."""
+        return None if is_lazy(self.kernel) else self.kernel.shape[-1]
 
     def _lay_out_kernel(self) -> None:
         """Stores the kernel (Keras's shape) in the memory order the torch backend reads as is.
@@ -198,9 +225,39 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
                 self, "bias", regularizer=self.bias_regularizer, constraint=self.bias_constraint
             ))
 
+    def _lazy_load_hook(
+        self, state_dict: dict[str, Any], prefix: str, local_metadata: Any, strict: bool,
+        missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str],
+    ) -> None:
+        """``load_state_dict`` pre-hook: an unbuilt layer takes only parameters whose shape
+        its config allows (its kernel ``(*kernel_size, filters, any)``, its bias
+        ``(filters,)``); otherwise it takes none and reports a size mismatch as torch does."""
+        if not self.built:
+            for name, expected in self._loadable_shapes().items():
+                value = state_dict.get(prefix + name)
+                if value is None or is_lazy(value):
+                    continue
+                shape = tuple(value.shape)
+                if len(shape) != len(expected) or any(
+                        want is not None and want != got for want, got in zip(expected, shape)):
+                    wanted = ", ".join("in_channels" if w is None else str(w) for w in expected)
+                    error_msgs.append(
+                        f"size mismatch for {prefix}{name}: copying a param with shape {shape} "
+                        f"from checkpoint, the shape in current model is ({wanted}).")
+                    return
+        super()._lazy_load_hook(state_dict, prefix, local_metadata, strict, missing_keys,
+                                unexpected_keys, error_msgs)
+
+    def _loadable_shapes(self) -> dict[str, tuple[int | None, ...]]:
+        shapes = {"kernel": (*self.kernel_size, self.filters, None)}
+        if self.use_bias:
+            shapes["bias"] = (self.filters,)
+        return shapes
+
     def _built_by_loading(self, *_: Any) -> None:
-        """``load_state_dict`` post-hook: parameters loaded into a lazy layer build it."""
-        if not self.built and not isinstance(self.kernel, UninitializedParameter):
+        """``load_state_dict`` post-hook: a lazy layer whose parameters were all loaded is
+        built; one loaded in part (``strict=False``) builds the rest from its first input."""
+        if not self.built and not self.has_uninitialized_params():
             self._track_parameters()
             self._lay_out_kernel()
             self.built = True
@@ -215,12 +272,31 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
     def initialize_parameters(self, inputs: torch.Tensor) -> None:
         """The lazy-module hook: checks the first input and builds from its shape."""
         if not self.built:
-            self._check_input_shape(inputs.shape)
+            self._check_inputs(inputs)
             self._build_and_set_initial_weights(tuple(inputs.shape))
+
+    def _check_inputs(self, inputs: Any) -> None:
+        """A dense real-valued tensor of the layer's rank and channels, or an error.
+
+        Raises:
+            TypeError: for anything but a dense tensor of floats, integers or bools.
+            ValueError: for a wrong rank or channel count.
+        """
+        if not isinstance(inputs, torch.Tensor):
+            raise TypeError(
+                f"Layer '{self.name}' is a torch module and expects a torch.Tensor. "
+                f"Received: inputs of type {type(inputs).__name__}"
+            )
+        if inputs.is_complex() or inputs.layout != torch.strided:
+            raise TypeError(
+                f"Layer '{self.name}' expects dense real-valued numeric inputs. "
+                f"Received: inputs.dtype={inputs.dtype}, inputs.layout={inputs.layout}"
+            )
+        self._check_input_shape(inputs.shape)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``activation(conv_transpose(inputs, kernel) + bias)``, in the compute dtype."""
-        self._check_input_shape(inputs.shape)
+        self._check_inputs(inputs)
         dtype = self._work_dtype()
         outputs = torch_backend.conv_transpose(
             inputs.to(dtype), self.kernel.to(dtype), self._args

@@ -364,6 +364,17 @@ def test_malformed_weight_files_are_value_errors(tmp_path, change, error):
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
+def test_legacy_layer_stored_as_a_dataset_is_named(tmp_path):
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))], name="m")
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as h5file:
+        h5file.attrs["layer_names"] = [b"conv"]
+        h5file.create_dataset("conv", data=np.arange(3.0)).attrs["weight_names"] = [b"a", b"b"]
+    with pytest.raises(ValueError, match="Expected saved layer 'conv' to be an HDF5 group of "
+                                         "weights. Received: Dataset at '/conv'"):
+        model.load_weights(path)
+
+
 def test_legacy_file_naming_a_missing_dataset_is_a_value_error(tmp_path):
     model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))], name="m")
     path = tmp_path / "m.h5"

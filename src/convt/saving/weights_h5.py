@@ -107,6 +107,11 @@ def _legacy_values(model: Any, h5file: Any, file_bytes: int) -> list[np.ndarray]
         )
     values = []
     for index, (layer, (name, weight_names)) in enumerate(zip(layers, saved)):
+        if not hasattr(root[name], "keys"):
+            raise ValueError(
+                f"Expected saved layer '{name}' to be an HDF5 group of weights. "
+                f"Received: {type(root[name]).__name__} at '{root[name].name}'"
+            )
         if len(weight_names) != len(layer.weights):
             raise ValueError(
                 f"Weight count mismatch for layer #{index} (named {layer.name} in the current "

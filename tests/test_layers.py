@@ -372,3 +372,16 @@ def test_filters_none_is_accepted_until_build_as_in_keras():
                                          r"path='nofilters/kernel'"):
         layer.build((2, 5, 3))
     assert not layer.built and layer.weights == []
+
+
+def test_training_is_accepted_and_masks_are_refused_as_tf_keras_does():
+    layer = convt.Conv1DTranspose(2, 3, name="up")
+    x = np.ones((1, 4, 1))
+    np.testing.assert_array_equal(layer(x, training=True), layer.apply(x, training=False))
+    model = convt.Sequential([layer])
+    np.testing.assert_array_equal(model(x, training=False), model.predict(x, verbose=0))
+    for call in (lambda: layer(x, mask=np.ones((1, 4), bool)),
+                 lambda: model(x, mask=np.ones((1, 4), bool))):
+        with pytest.raises(TypeError, match="does not support masking, but was passed an "
+                                            "input_mask"):
+            call()

@@ -208,6 +208,7 @@ def test_summary_of_a_sequential_model_is_tf_keras_table():
         " Layer (type)                Output Shape              Param #   ",
         "=" * 65,
         " up (Conv2DTranspose)        (None, 11, 11, 4)         112       ",
+        " " * 65,
         "=" * 65,
         "Total params: 112",
         "Trainable params: 112",
@@ -225,5 +226,51 @@ def test_summary_of_a_graph_has_connections_and_wraps_long_names():
     model.summary(print_fn=lambda line: lines.append(line.rstrip()))
     assert lines[2].startswith(" Layer (type)") and lines[2].endswith("Connected to")
     assert " x (InputLayer)                 [(None, 4, 1)]       0           []" in lines
-    assert any(line.startswith(" shared (Conv1DTranspose)       multiple") for line in lines)
+    assert any(line.startswith(" shared (Conv1DTranspose)       (None, 4, 1)") for line in lines)
     assert "Trainable params: 0" in lines and "Non-trainable params: 2" in lines
+
+
+def test_summary_shows_a_shared_layers_one_shape_and_input_shapes_as_lists():
+    a, b = convt.Input((4, 4, 1), name="a"), convt.Input((4, 4, 1), name="b")
+    shared = convt.Conv2DTranspose(1, 3, name="shared")
+    model = convt.Model([a, b], [shared(a), shared(b)])
+    lines = []
+    model.summary(print_fn=lambda line: lines.append(line.rstrip()))
+    assert any(line.startswith(" shared (Conv2DTranspose)       (None, 6, 6, 1)") for line in lines)
+    assert a.history.layer.output_shape == a.history.layer.input_shape == [(None, 4, 4, 1)]
+    assert shared.output_shape == (None, 6, 6, 1)
+    small, varied = convt.Input((2, 2, 1), name="small"), convt.Conv2DTranspose(1, 3, name="v")
+    lines = []
+    convt.Model([a, small], [varied(a), varied(small)]).summary(print_fn=lines.append)
+    assert any(line.startswith(" v (Conv2DTranspose)            multiple") for line in lines)
+
+
+def test_summary_of_an_unbuilt_model_prints_nothing_and_says_why():
+    lines = []
+    with pytest.raises(ValueError, match=r"This model has not yet been built. Build the model "
+                                         r"first by calling `build\(\)`"):
+        convt.Sequential([convt.Conv2DTranspose(2, 3)]).summary(print_fn=lines.append)
+    assert lines == []
+
+
+def test_inputs_are_matched_by_name_and_never_by_luck():
+    a, b = convt.Input((4, 4, 1), name="a"), convt.Input((4, 4, 1), name="b")
+    ca = convt.Conv2DTranspose(2, 3, kernel_initializer="ones", name="ca")
+    cb = convt.Conv2DTranspose(2, 3, kernel_initializer="ones", name="cb")
+    model = convt.Model([a, b], [ca(a), cb(b)], name="pair")
+    ones, zeros = np.ones((2, 4, 4, 1)), np.zeros((2, 4, 4, 1))
+    expected = [o.sum() for o in model([ones, zeros])]
+    for given in ({"b": zeros, "a": ones}, {"a": ones, "b": zeros, "extra": zeros}):
+        assert [o.sum() for o in model(given)] == expected
+        assert [o.sum() for o in model.predict(given)] == expected
+    with pytest.raises(ValueError, match=r"Model 'pair' expects arrays for the inputs \['a', "
+                                         r"'b'\] \(by input name\). Received: inputs with keys "
+                                         r"\['p', 'q'\]"):
+        model({"p": ones, "q": zeros})
+    with pytest.raises(ValueError, match=r"expects 2 input\(s\), but it received 1 input "
+                                         r"arrays. Received: inputs=ndarray of shape "
+                                         r"\(2, 2, 4, 4, 1\)"):
+        model(np.stack([ones, zeros]))
+    keyed = convt.Model({"b": b, "a": a}, {"ya": model.outputs[0]}, name="keyed")
+    with pytest.raises(ValueError, match=r"Model 'keyed' expects a dict with keys \['b', 'a'\]"):
+        keyed([ones, zeros])

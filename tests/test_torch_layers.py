@@ -451,3 +451,11 @@ def test_to_torch_names_what_it_was_given():
     with pytest.raises(TypeError, match="Expected a convt Conv1DTranspose, Conv2DTranspose or "
                                         "Conv3DTranspose layer. Received: layer of type Linear"):
         ct.to_torch(torch.nn.Linear(2, 2))
+
+
+def test_training_is_accepted_and_masks_are_refused():
+    layer = ct.Conv1DTranspose(2, 3, name="up")
+    x = torch.ones(1, 4, 1)
+    torch.testing.assert_close(layer(x, training=True), layer(x))
+    with pytest.raises(TypeError, match="Layer up does not support masking"):
+        layer(x, mask=torch.ones(1, 4, dtype=torch.bool))

@@ -103,6 +103,14 @@ def assign_weights(
         variable.assign(array)
 
 
+def refuse_mask(name: str, mask: Any) -> None:
+    """Raises tf.keras's error for a mask given to a layer or model that supports none."""
+    if mask is not None:
+        raise TypeError(
+            f"Layer {name} does not support masking, but was passed an input_mask: {mask!r}"
+        )
+
+
 def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:
     try:
         dims = tuple(shape)
@@ -295,11 +303,17 @@ class Layer(NodeAPI):
         return []
 
     # ------------------------------------------------------------------- call
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: Any, *, training: bool | None = None, mask: Any = None) -> Any:
         """Builds on first use from ``inputs.shape``, then runs ``call``.
 
         On a symbolic tensor, records a node and returns the symbolic output.
+        ``training`` is accepted as Keras's layers accept it; these layers
+        compute the same in training and inference. They support no mask.
+
+        Raises:
+            TypeError: for a ``mask`` other than None.
         """
+        refuse_mask(self.name, mask)
         if isinstance(inputs, SymbolicTensor):
             return self._call_symbolic(inputs)
         x = self._convert_input(inputs)
@@ -311,9 +325,9 @@ class Layer(NodeAPI):
         self._last_call_inputs = inputs
         return outputs
 
-    def apply(self, inputs: Any) -> Any:
+    def apply(self, inputs: Any, *, training: bool | None = None, mask: Any = None) -> Any:
         """Alias of ``__call__``, as tf.keras 2.x has."""
-        return self(inputs)
+        return self(inputs, training=training, mask=mask)
 
     def _call_symbolic(self, inputs: SymbolicTensor) -> SymbolicTensor:
         """Builds from the symbolic shape and records a node; computes nothing."""

@@ -63,7 +63,11 @@ class NodeAPI:
         return self._node_attribute(0, attribute, kind)
 
     def _common_shape(self, attribute: str, kind: str) -> Any:
-        """The shape all nodes share; AttributeError when none or when they differ."""
+        """The shape all nodes share; AttributeError when none or when they differ.
+
+        As tf.keras 2.x's node shapes: one shape for one tensor, except for an
+        ``InputLayer``'s node, whose shapes stay a list (``[(None, 8, 8, 3)]``).
+        """
         if not self._inbound_nodes:
             raise AttributeError(
                 f"The layer has never been called and thus has no defined {kind} shape."
@@ -74,7 +78,9 @@ class NodeAPI:
                 f'shapes. Hence the notion of "{kind} shape" is ill-defined for the layer. '
                 f"Use `get_{kind}_shape_at(node_index)` instead."
             )
-        return self._node_attribute(0, attribute, f"{kind} shape")
+        node = self._inbound_nodes[0]
+        shapes = getattr(node, attribute)
+        return list(shapes) if node.is_input or len(shapes) != 1 else shapes[0]
 
     @property
     def input(self) -> Any:

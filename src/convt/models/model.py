@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from convt._shapes import is_integer
-from convt.layers.layer import Layer, _check_name, assign_weights, unique_name
+from convt.layers.layer import Layer, _check_name, assign_weights, refuse_mask, unique_name
 from convt.models import summary as summary_lib
 from convt.models.graph import map_graph
 from convt.saving import serialization
@@ -109,16 +109,21 @@ class Model:
         return [node for node in layer._inbound_nodes if id(node) in self._node_ids]
 
     # ---------------------------------------------------------------- running
-    def __call__(self, inputs: Any) -> Any:
+    def __call__(self, inputs: Any, *, training: bool | None = None, mask: Any = None) -> Any:
         """Runs the model on arrays laid out as the model's inputs.
+
+        ``training`` is accepted and changes nothing (no convt layer behaves
+        differently in training); no mask is supported.
 
         Raises:
             ValueError: for a wrong number of arrays or an incompatible shape.
+            TypeError: for a ``mask`` other than None.
         """
+        refuse_mask(self.name, mask)
         if any(isinstance(leaf, SymbolicTensor) for leaf in flatten(inputs)):
             raise TypeError(
                 "convt models run on arrays; calling a model on symbolic tensors (nesting "
-                f"models) is not supported. Received: inputs={inputs!r}"
+                f"models) is not supported. Received: inputs={describe_inputs(inputs)}"
             )
         arrays = self._input_arrays(inputs)  # may build a Sequential model first
         values = {
@@ -133,33 +138,47 @@ class Model:
         return pack_like(self._outputs_struct, [values[id(tensor)] for tensor in self.outputs])
 
     def _input_arrays(self, inputs: Any) -> list[Any]:
-        """The arrays for ``self.inputs``, in order."""
-        if isinstance(self._inputs_struct, Mapping) and isinstance(inputs, Mapping):
-            missing = [key for key in self._inputs_struct if key not in inputs]
-            if missing:
+        """The arrays for ``self.inputs``, in order, matched as Keras 3 matches them.
+
+        A dict is read by the model's input keys (a dict of inputs) or by its
+        inputs' names (a list of them); extra keys are ignored, missing ones
+        refused. A list or tuple is taken in order, for a list of inputs only;
+        a single array feeds a model of one input only.
+        """
+        keyed = isinstance(self._inputs_struct, Mapping)
+        if isinstance(inputs, Mapping):
+            keys = list(self._inputs_struct) if keyed else [t.name for t in self.inputs]
+            if not all(key in inputs for key in keys):
                 raise ValueError(
-                    f"Expected arrays for the inputs {list(self._inputs_struct)}. "
-                    f"Received: inputs with keys {list(inputs)}"
+                    f"Model '{self.name}' expects arrays for the inputs {keys} (by "
+                    f"{'key' if keyed else 'input name'}). Received: inputs with keys "
+                    f"{list(inputs)}"
                 )
-            return [inputs[key] for key in self._inputs_struct]
-        if len(self.inputs) == 1 and not isinstance(inputs, (list, tuple, Mapping)):
+            return [inputs[key] for key in keys]
+        if len(self.inputs) == 1 and not isinstance(inputs, (list, tuple)):
             return [inputs]
-        arrays = list(inputs.values() if isinstance(inputs, Mapping) else inputs)
+        if keyed:
+            raise ValueError(
+                f"Model '{self.name}' expects a dict with keys {list(self._inputs_struct)}. "
+                f"Received: inputs={describe_inputs(inputs)}"
+            )
+        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         if len(arrays) != len(self.inputs):
             raise ValueError(
                 f"Model '{self.name}' expects {len(self.inputs)} input(s), but it received "
-                f"{len(arrays)} input arrays. Received: inputs={inputs!r}"
+                f"{len(arrays)} input arrays. Received: inputs={describe_inputs(inputs)}"
             )
         return arrays
 
     apply = __call__
 
-    def predict(self, x: Any, batch_size: int | None = None) -> Any:
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto") -> Any:
         """Runs the model batch by batch and joins the outputs along the batch axis.
 
         Args:
             x: the input arrays, laid out as the model's inputs.
             batch_size: samples per batch (default 32).
+            verbose: accepted as Keras's; convt prints no progress.
 
         Raises:
             ValueError: for a non-positive ``batch_size`` or inputs whose batch
@@ -453,3 +472,12 @@ def _map_references(structure: Any, resolve: Callable[[Any], Any]) -> Any:
         "Expected `input_layers`/`output_layers` to hold [layer_name, node_index, "
         f"tensor_index] references. Received: {structure!r}"
     )
+
+
+def describe_inputs(inputs: Any) -> str:
+    """Model inputs described by their structure and shapes (not their values)."""
+    if isinstance(inputs, (list, tuple)):
+        return f"{type(inputs).__name__} of {len(inputs)}: {[describe_inputs(i) for i in inputs]}"
+    shape = getattr(inputs, "shape", None)
+    return f"{type(inputs).__name__} of shape {tuple(shape)}" if shape is not None else repr(
+        type(inputs).__name__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from convt.layers.input_layer import InputLayer
 from convt.layers.layer import Layer, _check_name, batch_input_shape_from, unique_name
-from convt.models.model import Model
+from convt.models.model import Model, describe_inputs
 from convt.saving import serialization
 from convt.symbolic import SymbolicTensor
 
@@ -176,7 +176,7 @@ class Sequential(Model):
         if not self.built:
             raise ValueError(
                 f"Sequential model '{self.name}' has no layers or no input shape to run on. "
-                f"Received: inputs={inputs!r}"
+                f"Received: inputs={describe_inputs(inputs)}"
             )
         return super()._input_arrays(inputs)
 

@@ -3,7 +3,8 @@
 A plain chain (one input, one output, no shared layer) gets three columns,
 65 characters wide; other graphs get a fourth, "Connected to", 98 wide. Cells
 too long for their column wrap onto the next line, preferably after ``),``
-and similar, as tf.keras 2.x does.
+and similar, and a blank line follows each layer, as tf.keras 2.9-2.12 print
+it (without the memory sizes 2.13 added).
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ def print_summary(
     positions: Sequence[float] | None,
     print_fn: Callable[[str], Any],
 ) -> None:
-    """Prints ``model``'s summary table through ``print_fn``, one line per call."""
+    """Prints ``model``'s summary table through ``print_fn``, one line per call.
+
+    Raises:
+        ValueError: for a Sequential model not built yet (nothing is printed).
+    """
+    if not getattr(model, "built", True):
+        raise ValueError(
+            "This model has not yet been built. Build the model first by calling `build()` "
+            "or by calling the model on a batch of data."
+        )
     chain = _is_chain(model)
     default_length, default_positions, headers = _CHAIN if chain else _GRAPH
     line_length = line_length or default_length
@@ -34,9 +44,10 @@ def print_summary(
     print_fn("_" * line_length)
     _print_row(headers, positions, print_fn)
     print_fn("=" * line_length)
-    for index, layer in enumerate(model.layers):
+    for layer in model.layers:
         _print_row(_layer_fields(model, layer, with_connections=not chain), positions, print_fn)
-        print_fn(("=" if index == len(model.layers) - 1 else "_") * line_length)
+        print_fn(" " * line_length)
+    print_fn("=" * line_length)
     trainable = sum(v.value.size for v in model.trainable_weights)
     non_trainable = sum(v.value.size for v in model.non_trainable_weights)
     print_fn(f"Total params: {trainable + non_trainable:,}")
@@ -53,12 +64,10 @@ def _is_chain(model: Any) -> bool:
 
 def _layer_fields(model: Any, layer: Any, *, with_connections: bool) -> list[str]:
     nodes = model._nodes_of(layer)
-    if len(nodes) != 1:
+    try:
+        shape = str(layer.output_shape)
+    except AttributeError:  # calls of different output shapes
         shape = "multiple"
-    elif nodes[0].is_input:
-        shape = str(nodes[0].output_shapes)
-    else:
-        shape = str(nodes[0].output_shapes[0])
     fields = [f"{layer.name} ({type(layer).__name__})", shape, str(layer.count_params())]
     if with_connections:
         connections = [
@@ -78,8 +87,9 @@ def _print_row(fields: list[str], positions: list[int], print_fn: Callable[[str]
         line = ""
         for column, text in enumerate(left):
             start = positions[column - 1] if column else 0
-            space = 2 if column != len(positions) - 1 else 0
-            cutoff = positions[column] - start - space
+            last = column == len(positions) - 1
+            space = 0 if last else 2
+            cutoff = positions[column] - start - space - (0 if last else 1)  # the leading space
             piece = text[:cutoff]
             breaks = [piece.find(mark) + len(mark) for mark in _BREAKS if piece.find(mark) >= 0]
             if breaks:

@@ -42,7 +42,7 @@ from convt.backends import torch as torch_backend
 from convt.dtype_policies import DTypePolicy
 from convt.layers.conv_transpose import ConvTranspose as NumpyConvTranspose
 from convt.layers.conv_transpose_config import ConvTransposeConfig
-from convt.layers.layer import Layer
+from convt.layers.layer import Layer, refuse_mask
 from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
 
 _FOLLOWED_DTYPES = ("float16", "float32", "float64")
@@ -269,7 +269,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
             initializer = type(initializer).from_config({**initializer.get_config(), "seed": seed})
         return initializer(shape, dtype=self.dtype)
 
-    def initialize_parameters(self, inputs: torch.Tensor) -> None:
+    def initialize_parameters(self, inputs: torch.Tensor, **_: Any) -> None:
         """The lazy-module hook: checks the first input and builds from its shape."""
         if not self.built:
             self._check_inputs(inputs)
@@ -294,8 +294,15 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
             )
         self._check_input_shape(inputs.shape)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``activation(conv_transpose(inputs, kernel) + bias)``, in the compute dtype."""
+    def forward(
+        self, inputs: torch.Tensor, training: bool | None = None, mask: Any = None
+    ) -> torch.Tensor:
+        """``activation(conv_transpose(inputs, kernel) + bias)``, in the compute dtype.
+
+        ``training`` and ``mask`` as the NumPy layers take them (the same in
+        training and inference; no mask).
+        """
+        refuse_mask(self.name, mask)
         self._check_inputs(inputs)
         dtype = self._work_dtype()
         outputs = torch_backend.conv_transpose(

@@ -39,3 +39,31 @@ def test_cli_refuses_tiny_side(capsys):
     with pytest.raises(SystemExit):
         cli.main(["demo", "--side", "2"])
     assert "Received: side=2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--side", "513"], "--side must be from 8 to 512 (the sample photograph's shorter side). "
+                            "Received: side=513"),
+        (["--output", "picture"], "--output must name a .png file in an existing directory; it "
+                                  "does not end in .png. Received: --output='picture'"),
+        (["--train-output", "missing/t.png"], "its directory does not exist. Received: "
+                                              "--train-output='missing/t.png'"),
+        (["--output", "folder.png"], "it is a directory"),
+    ],
+)
+def test_cli_refuses_bad_arguments_before_any_work(tmp_path, monkeypatch, capsys, arguments,
+                                                   message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["demo", *arguments])
+    error = capsys.readouterr().err
+    assert message in error and error.startswith("usage: python -m convt demo")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png"]
+
+
+def test_demo_refuses_sides_the_photograph_cannot_give():
+    with pytest.raises(ValueError, match="Expected `side` from 8 to 512"):
+        demo.load_picture(600)

@@ -35,8 +35,21 @@ def bilinear_kernel(size: int, channels: int) -> np.ndarray:
     return kernel
 
 
+MIN_SIDE, MAX_SIDE = 8, 512
+"""The sides the demo takes: the sample photograph is 600 x 512 pixels."""
+
+
 def load_picture(side: int) -> np.ndarray:
-    """matplotlib's sample photograph, box-downsampled to ``(1, side, side, 3)`` in [0, 1]."""
+    """matplotlib's sample photograph, box-downsampled to ``(1, side, side, 3)`` in [0, 1].
+
+    Raises:
+        ValueError: for a side outside ``MIN_SIDE..MAX_SIDE``.
+    """
+    if not MIN_SIDE <= side <= MAX_SIDE:
+        raise ValueError(
+            f"Expected `side` from {MIN_SIDE} to {MAX_SIDE} (the sample photograph's shorter "
+            f"side). Received: side={side}"
+        )
     from matplotlib import cbook
     from matplotlib import image as mpimg
 
@@ -110,7 +123,7 @@ def save_figure(result: DemoResult, path: Path) -> None:
     zoom.set_yticks([])
     figure.suptitle("convt: transposed convolution upsampling, and the checkerboard of k % s != 0")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, format="png")
     plt.close(figure)
 
 

@@ -181,7 +181,7 @@ def save_figure(result: TrainResult, path: Path) -> None:
     curve.set_title("mean squared error")
     figure.suptitle("convt.torch: a generator of two Conv2DTranspose layers, trained on the CPU")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=80, format="png")
     plt.close(figure)
 
 

@@ -52,6 +52,9 @@ from convt.backends import numpy as numpy_backend  # noqa: E402
 DIRECT_CHECK_LIMIT = 50_000
 """Largest pixels * taps for which convt is also checked against the direct loops."""
 
+SPOT_CHECKS = 256
+"""Output positions checked against the direct gather in larger cases."""
+
 SAMPLE_SECONDS = 0.005
 """Calls are repeated inside one sample until it lasts about this long."""
 
@@ -177,17 +180,29 @@ def memory_by_batch(case: Case, factors: Sequence[int] = MEMORY_BATCH_FACTORS) -
     return rows
 
 
-def check_convt(case: Case, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """convt's float64 result, checked against the direct loops when the case is small."""
+def check_convt(case: Case, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """convt's float64 result (the reference every implementation is checked against), and
+    None, or what is wrong with it.
+
+    It is checked against the independent references of ``tests/reference.py``:
+    the direct loops whole when the case is small, else at ``SPOT_CHECKS``
+    random output positions (every filter of each).
+    """
+    from tests.reference import conv_transpose_at, conv_transpose_loops
+
     expected = ops.conv_transpose(x.astype(np.float64), w.astype(np.float64), **case.op_kwargs)
     pixels = math.prod(case.input_shape[:-1]) * case.kernel_size**case.rank
     if pixels <= DIRECT_CHECK_LIMIT:
-        from tests.reference import conv_transpose_loops
-
-        np.testing.assert_allclose(
-            expected, conv_transpose_loops(x, w, **case.op_kwargs), rtol=1e-9, atol=1e-9
-        )
-    return expected
+        direct, got = conv_transpose_loops(x, w, **case.op_kwargs), expected
+    else:
+        rng = np.random.default_rng(0)
+        positions = [tuple(int(rng.integers(n)) for n in expected.shape[:-1])
+                     for _ in range(SPOT_CHECKS)]
+        direct = conv_transpose_at(x, w, positions, **case.op_kwargs)
+        got = np.stack([expected[position] for position in positions])
+    if got.shape == direct.shape and np.allclose(got, direct, rtol=1e-9, atol=1e-9):
+        return expected, None
+    return expected, agrees(got, direct) or "differs from the direct reference"
 
 
 def agrees(got: np.ndarray, expected: np.ndarray) -> str | None:
@@ -204,13 +219,15 @@ def time_case(
 ) -> CaseResult:
     """Builds, checks, warms up and times every implementation on one case."""
     x, w = case.arrays()
-    expected = check_convt(case, x, w)
+    expected, problem = check_convt(case, x, w)
     timings: dict[str, Timing] = {}
     runners: dict[str, peers.Runner] = {}
     for name in impls:
         runner, status = peers.build(name, case, x, w)
         if runner is not None:
             status = _verify(runner, expected)
+        if problem is not None:  # nothing can be verified against a wrong reference
+            status = f"unverified: convt's float64 reference failed its direct check ({problem})"
         timings[name] = Timing(name, status)
         if status == "ok":
             runners[name] = runner
@@ -336,21 +353,27 @@ def summary(results: list[CaseResult]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the benchmark; returns the exit status (1 when convt failed a check)."""
-    options = _parser().parse_args(argv)
+    parser = _parser()
+    options = parser.parse_args(argv)
+    for option in ("json", "markdown", "plot"):
+        problem = _unwritable(getattr(options, option))
+        if problem:
+            parser.error(f"--{option} {problem}. Received: --{option}={getattr(options, option)!r}")
     names = options.case or list(CASES)
     impls = options.impl or list(peers.IMPLEMENTATIONS)
+    pacing = NO_PACING if options.tiny else Pacing()
     gemm_before = gemm_rate()
     print(f"float32 GEMM 2048^3 (best of 10): {gemm_before:.1f} GFLOP/s", flush=True)
     results = []
     for name in names:
         case = CASES[name].tiny() if options.tiny else CASES[name]
-        result = time_case(case, impls, options.repeat, NO_PACING if options.tiny else Pacing())
+        result = time_case(case, impls, options.repeat, pacing)
         results.append(result)
         print(_progress_line(result), flush=True)
     gemm = max(gemm_before, gemm_rate())
     print(f"float32 GEMM 2048^3, best before and after: {gemm:.1f} GFLOP/s", flush=True)
     _set_gemm_fractions(results, gemm)
-    memory = [row for name in MEMORY_CASES
+    memory = [row for name in MEMORY_CASES if "convt" in impls
               for row in memory_by_batch(CASES[name].tiny() if options.tiny else CASES[name])]
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -359,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gemm_gflops": gemm,
         "tiny": options.tiny,
         "repeat": options.repeat,
+        "pacing": asdict(pacing),
         "keras_backend": peers.keras_backend_name() if "keras" in impls else None,
         "summary": summary(results),
         "results": [asdict(r) for r in results],
@@ -390,6 +414,24 @@ def _progress_line(result: CaseResult) -> str:
     return " ".join(parts)
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1. Received: {value}")
+    return value
+
+
+def _unwritable(path: str | None) -> str | None:
+    """Why an output file cannot be written at ``path``, checked before the run; None if it can."""
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        return "names a directory"
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return "is in a directory that does not exist"
+    return None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.conv_transpose", description=__doc__.splitlines()[0]
@@ -398,7 +440,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a case to run (repeatable; default all)")
     parser.add_argument("--impl", action="append", choices=list(peers.IMPLEMENTATIONS),
                         help="an implementation to run (repeatable; default all)")
-    parser.add_argument("--repeat", type=int, default=15, help="timed samples per implementation")
+    parser.add_argument("--repeat", type=_positive_int, default=15,
+                        help="timed samples per implementation (at least 1)")
     parser.add_argument("--tiny", action="store_true", help="every case at its tiny size")
     parser.add_argument("--json", help="write every number to this JSON file")
     parser.add_argument("--markdown", help="write the table to this markdown file")

@@ -130,6 +130,17 @@ def _prepared_line(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _protocol_line(report: dict[str, Any]) -> str:
+    pacing = report["pacing"]
+    return (
+        "- measured on a shared machine (other engineers were running tests at the same "
+        "time): implementations were interleaved sample by sample, each sample after a "
+        f"{pacing['settle_seconds']:g} s pause (so no thread pool still spins) and "
+        f"{pacing['warm_seconds']:g} s of warm-up calls; compare the ratios within a row rather "
+        "than absolute times across runs"
+    )
+
+
 def write_markdown(report: dict[str, Any], path: str) -> None:
     """Writes the machine, the command, the GEMM rate, the table and the summary."""
     machine = report["machine"]
@@ -143,12 +154,11 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         f"NumPy {machine['numpy']} with {machine['blas']}; {machine['threads']} threads for "
         "every implementation; convt's compiled overlap-add (optional): "
         f"{machine.get('accelerator', 'none')}",
-        "- measured on a shared machine (other engineers were running tests at the same "
-        "time): implementations were interleaved sample by sample, each sample after a "
-        "0.2 s pause (so no thread pool still spins) and 0.1 s of warm-up calls; compare the "
-        "ratios within a row rather than absolute times across runs",
-        f"- command: `{report['command']}` (what `make bench` runs, in its own `.venv-bench` "
-        "with the peers installed)",
+        _protocol_line(report),
+        f"- command: `{report['command']}` " + (
+            "(the tiny sizes CI runs to check every value; these times compare nothing)"
+            if report["tiny"] else
+            "(what `make bench` runs, in its own `.venv-bench` with the peers installed)"),
         f"- float32 GEMM rate of this run (NumPy, 2048^3, best of 10 before and 10 after "
         "the cases): "
         f"{report['gemm_gflops']:.1f} GFLOP/s; \"% of GEMM\" is convt's rate over it",

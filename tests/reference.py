@@ -42,18 +42,11 @@ def _per_axis(value, rank):
 def conv_transpose_loops(x, w, strides=1, padding="valid", output_padding=None,
                          data_format="channels_last", dilation_rate=1):
     """Scatter every input element times every tap, then take Keras's window (float64)."""
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    if data_format == "channels_first":
-        x = np.moveaxis(x, 1, -1)
+    x, w, s, d, op, crops = _channels_last_float64(
+        x, w, strides, padding, output_padding, data_format, dilation_rate)
     rank = x.ndim - 2
-    s = _per_axis(strides, rank)
-    d = _per_axis(dilation_rate, rank)
-    op = (None,) * rank if output_padding is None else _per_axis(output_padding, rank)
-    ks = w.shape[:rank]
-    filters = w.shape[rank]
+    ks, filters = w.shape[:rank], w.shape[rank]
     lengths = [keras_length(x.shape[1 + a], ks[a], s[a], padding, op[a], d[a]) for a in range(rank)]
-    crops = [keras_crop_left(ks[a], s[a], padding, op[a], d[a]) for a in range(rank)]
     out = np.zeros((x.shape[0], *lengths, filters))
     for pos in itertools.product(*(range(n) for n in x.shape[1:-1])):
         for tap in itertools.product(*(range(k) for k in ks)):
@@ -72,16 +65,9 @@ def conv_loops(y, w, x_spatial, strides=1, output_padding=None, padding="valid",
     ``x[n] = sum_j y[n * s + j * d - crop] . w[j]`` over taps landing inside ``y``:
     a gather, written independently of the scatter above.
     """
-    y = np.asarray(y, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    if data_format == "channels_first":
-        y = np.moveaxis(y, 1, -1)
-    rank = y.ndim - 2
-    s = _per_axis(strides, rank)
-    d = _per_axis(dilation_rate, rank)
-    op = (None,) * rank if output_padding is None else _per_axis(output_padding, rank)
-    ks = w.shape[:rank]
-    crops = [keras_crop_left(ks[a], s[a], padding, op[a], d[a]) for a in range(rank)]
+    y, w, s, d, _, crops = _channels_last_float64(
+        y, w, strides, padding, output_padding, data_format, dilation_rate)
+    rank, ks = y.ndim - 2, w.shape[:y.ndim - 2]
     x = np.zeros((y.shape[0], *x_spatial, w.shape[-1]))
     for pos in itertools.product(*(range(n) for n in x_spatial)):
         for tap in itertools.product(*(range(k) for k in ks)):
@@ -91,3 +77,42 @@ def conv_loops(y, w, x_spatial, strides=1, output_padding=None, padding="valid",
     if data_format == "channels_first":
         x = np.moveaxis(x, -1, 1)
     return x
+
+
+def conv_transpose_at(x, w, positions, strides=1, padding="valid", output_padding=None,
+                      data_format="channels_last", dilation_rate=1):
+    """The output at ``positions`` only, as a gather from the definition (float64).
+
+    ``positions`` holds ``(sample, *spatial)`` indices of Keras's output; the
+    result is ``(len(positions), filters)``. Output index ``o`` of an axis
+    receives input ``i`` through tap ``t`` when ``i * s + t * d - crop == o``,
+    so each position costs one pass over the taps: cheap enough to check
+    outputs far too large for :func:`conv_transpose_loops`.
+    """
+    x, w, s, d, _, crops = _channels_last_float64(
+        x, w, strides, padding, output_padding, data_format, dilation_rate)
+    rank, ks = x.ndim - 2, w.shape[:x.ndim - 2]
+    values = np.zeros((len(positions), w.shape[rank]))
+    for row, (sample, *where) in enumerate(positions):
+        for tap in itertools.product(*(range(k) for k in ks)):
+            shifted = [where[a] + crops[a] - tap[a] * d[a] for a in range(rank)]
+            if all(v % s[a] == 0 and 0 <= v // s[a] < x.shape[1 + a]
+                   for a, v in enumerate(shifted)):
+                pos = tuple(v // s[a] for a, v in enumerate(shifted))
+                values[row] += w[tap] @ x[(sample, *pos)]
+    return values
+
+
+def _channels_last_float64(a, w, strides, padding, output_padding, data_format, dilation_rate):
+    """``a`` (channels_last) and ``w`` in float64, with per-axis strides, dilations,
+    output paddings and Keras's left crops."""
+    a = np.asarray(a, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if data_format == "channels_first":
+        a = np.moveaxis(a, 1, -1)
+    rank = a.ndim - 2
+    s = _per_axis(strides, rank)
+    d = _per_axis(dilation_rate, rank)
+    op = (None,) * rank if output_padding is None else _per_axis(output_padding, rank)
+    crops = [keras_crop_left(w.shape[i], s[i], padding, op[i], d[i]) for i in range(rank)]
+    return a, w, s, d, op, crops

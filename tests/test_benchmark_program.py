@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 
+import numpy as np
+import pytest
+
 from benchmarks import conv_transpose, peers
 from benchmarks.cases import CASES
 
@@ -57,6 +60,27 @@ def test_a_wrong_peer_is_reported_as_mismatch(monkeypatch):
     assert result.timings["convt"].median_ms is None
 
 
+@pytest.mark.parametrize("case", ["dcgan_s2", "unet_same"])  # direct loops; spot checks
+def test_a_wrong_reference_times_nothing(monkeypatch, case):
+    """convt's float64 result is the reference, so it is itself checked independently: at full
+    size too (unet_same is past the direct loops' limit), and a failure times no one."""
+    real = conv_transpose.ops.conv_transpose
+
+    def off_by_one(x, w, **kwargs):
+        out = real(x, w, **kwargs)
+        return out + 1 if out.dtype == np.float64 else out
+
+    monkeypatch.setattr(conv_transpose.ops, "conv_transpose", off_by_one)
+    monkeypatch.setattr(conv_transpose, "SPOT_CHECKS", 8)
+    result = conv_transpose.time_case(CASES[case] if case == "unet_same" else CASES[case].tiny(),
+                                      ["convt", "convt_prepared"], 1)
+    assert not result.verified
+    for timing in result.timings.values():
+        assert timing.status.startswith("unverified: convt's float64 reference failed its "
+                                        "direct check (max error")
+        assert timing.median_ms is None
+
+
 def test_missing_framework_is_absent(monkeypatch):
     def missing(case, x, w):
         raise ImportError("No module named 'nothing'")
@@ -64,3 +88,27 @@ def test_missing_framework_is_absent(monkeypatch):
     monkeypatch.setitem(peers.IMPLEMENTATIONS, "torch", missing)
     runner, status = peers.build("torch", CASES["keras_doc"].tiny(), None, None)
     assert runner is None and status == "absent"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--repeat", "0"], "argument --repeat: must be at least 1. Received: 0"),
+        (["--json", "missing/report.json"], "--json is in a directory that does not exist"),
+        (["--markdown", "."], "--markdown names a directory. Received: --markdown='.'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_run(capsys, argv, message):
+    with pytest.raises(SystemExit):
+        conv_transpose.main(["--tiny", "--case", "keras_doc", *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_tiny_report_says_how_it_was_paced(tmp_path):
+    markdown = tmp_path / "table.md"
+    argv = ["--tiny", "--repeat", "1", "--case", "keras_doc", "--impl", "convt",
+            "--markdown", str(markdown)]
+    assert conv_transpose.main(argv) == 0
+    table = markdown.read_text()
+    assert "after a 0 s pause (so no thread pool still spins) and 0 s of warm-up" in table
+    assert "(the tiny sizes CI runs to check every value; these times compare nothing)" in table

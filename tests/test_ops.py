@@ -375,3 +375,17 @@ def test_batch_and_channels_of_one(rank, padding):
     rng = np.random.default_rng(rank)
     x, w = _random_case(rng, rank, (3,) * rank, (2,) * rank, 1, 1, "channels_last", batch=1)
     _check_against_reference(x, w, strides=3, padding=padding)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_the_point_reference_is_the_loops_at_each_point(rank, padding):
+    # reference.conv_transpose_at checks the benchmark's large cases; it must itself be right.
+    rng = np.random.default_rng(rank)
+    x, w = _random_case(rng, rank, (3,) * rank, (3,) * rank, 2, 3, "channels_first")
+    kwargs = dict(strides=2, padding=padding, output_padding=1, data_format="channels_first",
+                  dilation_rate=1)
+    full = np.moveaxis(reference.conv_transpose_loops(x, w, **kwargs), 1, -1)
+    positions = list(itertools.product(range(2), *(range(n) for n in full.shape[1:-1])))
+    at = reference.conv_transpose_at(x, w, positions, **kwargs)
+    np.testing.assert_allclose(at, np.stack([full[p] for p in positions]), rtol=1e-12)

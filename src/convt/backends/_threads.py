@@ -17,13 +17,15 @@ the chunks run on the calling thread and the BLAS threads itself.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -38,11 +40,31 @@ _OPENBLAS_SYMBOLS = (
 SCRATCH_KEEP_BYTES = 16 * 2**20
 """Scratch buffers up to this size are kept per thread and reused by later chunks."""
 
-_scratch_space = threading.local()
-_every_threads_buffers: list[dict[int, np.ndarray]] = []
-_lock = threading.Lock()
+class _Buffers(dict):
+    """One thread's scratch buffers by slot (a dict that can be weakly referenced, so that
+    a finished thread's buffers are freed with its thread-local storage)."""
+
+    __hash__ = object.__hash__  # by identity, for the WeakSet of every thread's buffers
+
+
+class _ThreadState(threading.local):
+    """Per thread: its scratch ``buffers``, the ``claims`` on them in flight, and
+    ``blas_depth``, its convt calls holding BLAS single-threaded. Class defaults, so that
+    reading them is an attribute load, never a call (see :func:`_enter_single_threaded`)."""
+
+    buffers: _Buffers | None = None
+    claims = 0
+    blas_depth = 0
+
+
+_scratch_space = _ThreadState()
+_every_threads_buffers: weakref.WeakSet[_Buffers] = weakref.WeakSet()
+_lock = threading.RLock()  # re-entrant: a signal handler may call convt inside a locked section
 _single_threaded_depth = 0
 _saved_threads = 1
+_restore_pending = False
+"""True from the moment convt sets BLAS to one thread until it has put the saved count back:
+a call interrupted in between (KeyboardInterrupt) leaves it set, and the next call restores."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,7 +97,8 @@ def workers() -> int:
     if controls is None:
         return 1
     with _lock:
-        return max(1, _saved_threads if _single_threaded_depth else controls[0]())
+        held = _single_threaded_depth or _restore_pending  # the count in force is convt's 1
+        return max(1, _saved_threads if held else controls[0]())
 
 
 def scratch(slot: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -89,13 +112,13 @@ def scratch(slot: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     the same slot again.
     """
     size = math.prod(shape) * dtype.itemsize
-    if size > SCRATCH_KEEP_BYTES:
-        return np.empty(shape, dtype)
-    buffers = getattr(_scratch_space, "buffers", None)
+    if size > SCRATCH_KEEP_BYTES or _scratch_space.claims > 1:
+        return np.empty(shape, dtype)  # too large to keep, or a call nested in another's use
+    buffers = _scratch_space.buffers
     if buffers is None:
-        buffers = _scratch_space.buffers = {}
+        buffers = _scratch_space.buffers = _Buffers()
         with _lock:
-            _every_threads_buffers.append(buffers)
+            _every_threads_buffers.add(buffers)
     buffer = buffers.get(slot)
     if buffer is None or buffer.size < size:
         buffer = buffers[slot] = np.empty(size, np.uint8)
@@ -110,25 +133,44 @@ def even_slices(length: int, count: int) -> list[slice]:
 
 
 def release_scratch() -> None:
-    """Drops every thread's kept scratch buffers (memory is then allocated afresh)."""
+    """Drops every thread's kept scratch buffers (memory is then allocated afresh).
+
+    A thread's buffers also go when the thread ends.
+    """
     with _lock:
-        for buffers in _every_threads_buffers:
+        for buffers in list(_every_threads_buffers):
             buffers.clear()
 
 
-@functools.lru_cache(maxsize=8)
+@contextlib.contextmanager
+def scratch_claim() -> Iterator[None]:
+    """Marks this thread's scratch as in use by one call, for the call's duration.
+
+    A call nested in another on the same thread (from a signal handler, say)
+    gets fresh arrays from :func:`scratch` instead of the buffers the outer
+    call is still using.
+    """
+    _scratch_space.claims += 1
+    try:
+        yield
+    finally:
+        _scratch_space.claims -= 1
+
+
+@functools.lru_cache(maxsize=4)
 def _pool(size: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="convt")
 
 
-def run(tasks: Iterable[Callable[[], None]]) -> None:
+def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
     """Runs independent tasks, on ``workers()`` threads with single-threaded BLAS.
 
     The calling thread is one of the workers: it starts on the tasks at once
     while the pool's threads wake up (waking one took ~50 us on a busy two-core
     machine), and every thread takes the next task when it is done with one.
-    With one task, or no control over the BLAS, they run on the calling thread
-    (single-threaded BLAS in the first case, the BLAS's own threads otherwise).
+    With one task or ``parallel=False`` (a call too small to share out) they run
+    on the calling thread with single-threaded BLAS; with no control over the
+    BLAS, on the calling thread with the BLAS's own threads.
     """
     controls = openblas_controls()
     if controls is None:
@@ -136,21 +178,32 @@ def run(tasks: Iterable[Callable[[], None]]) -> None:
             task()
         return
     threads = workers()
-    _enter_single_threaded(controls)
     try:  # the tasks are made here too: their set-up's BLAS calls stay on this thread
+        _enter_single_threaded(controls)  # inside the try: see its docstring
         tasks = list(tasks)
-        size = min(threads, len(tasks))
-        if size <= 1:
+        if threads <= 1 or len(tasks) <= 1 or not parallel:
             for task in tasks:
                 task()
         else:
             shared = _SharedTasks(tasks)
-            for _ in range(size - 1):
-                _pool(size - 1).submit(shared.work)
+            for _ in range(min(threads, len(tasks)) - 1):
+                _pool(threads - 1).submit(_work_on_pool_thread, shared)
             shared.work()
             shared.wait()
-    finally:
-        _leave_single_threaded(controls)
+    finally:  # inlined, not a call: an interrupt at a callee's entry would skip the count
+        global _single_threaded_depth, _restore_pending
+        with _lock:
+            if _scratch_space.blas_depth > 0:
+                _single_threaded_depth -= 1
+                _scratch_space.blas_depth -= 1
+            if _single_threaded_depth == 0 and _restore_pending:
+                controls[1](_saved_threads)
+                _restore_pending = False
+
+
+def _work_on_pool_thread(shared: _SharedTasks) -> None:
+    with scratch_claim():
+        shared.work()
 
 
 class _SharedTasks:
@@ -191,19 +244,43 @@ class _SharedTasks:
 
 
 def _enter_single_threaded(controls: tuple[Callable[[], int], Callable[[int], None]]) -> None:
-    """Sets BLAS to one thread; nested or concurrent convt calls share one saved count."""
-    global _single_threaded_depth, _saved_threads
+    """Sets BLAS to one thread; nested or concurrent convt calls share one saved count.
+
+    An exception can arrive between any two steps (a KeyboardInterrupt is
+    raised where Python checks for signals: at calls and function entries).
+    The steps are ordered so that the state left is one :func:`run`'s cleanup
+    or the next call repairs: the count is marked for restoring before it is
+    set, and the shared and the thread's depth change together, by attribute
+    stores with no call between them.
+    """
+    global _single_threaded_depth, _saved_threads, _restore_pending
     with _lock:
         if _single_threaded_depth == 0:
+            if _restore_pending:  # an earlier call was interrupted before restoring
+                controls[1](_saved_threads)
             _saved_threads = controls[0]()
+            _restore_pending = True
             controls[1](1)
         _single_threaded_depth += 1
+        _scratch_space.blas_depth += 1
 
 
-def _leave_single_threaded(controls: tuple[Callable[[], int], Callable[[int], None]]) -> None:
-    """Restores the BLAS thread count when the last convt call in flight leaves."""
-    global _single_threaded_depth
-    with _lock:
-        _single_threaded_depth -= 1
-        if _single_threaded_depth == 0:
+def _reset_in_forked_child() -> None:
+    """After ``fork``: only the forking thread exists. convt's lock may have been held by a
+    thread that is gone, its pool's threads are gone, and calls in flight on other threads
+    will never leave; so the state starts afresh, with the BLAS count they saved."""
+    global _lock, _single_threaded_depth, _restore_pending, _every_threads_buffers
+    _lock = threading.RLock()
+    if _restore_pending and openblas_controls.cache_info().currsize:
+        controls = openblas_controls()
+        if controls is not None:
             controls[1](_saved_threads)
+    _single_threaded_depth, _restore_pending = 0, False
+    _scratch_space.blas_depth = 0
+    _pool.cache_clear()
+    own = _scratch_space.buffers
+    _every_threads_buffers = weakref.WeakSet([own] if own is not None else [])
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_forked_child)

@@ -233,11 +233,12 @@ def conv_transpose(
         out = (np.empty if writes_all else np.zeros)(shape, dtype=work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
         pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
-        if chosen == "winograd":
-            tasks = _winograd.tasks(x, kernel, plans, out, pieces, prepared=prepared)
-        else:
-            tasks = ALGORITHMS[chosen](x, kernel, plans, out, pieces)
-        _threads.run(tasks)
+        with _threads.scratch_claim():
+            if chosen == "winograd":
+                tasks = _winograd.tasks(x, kernel, plans, out, pieces, prepared=prepared)
+            else:
+                tasks = ALGORITHMS[chosen](x, kernel, plans, out, pieces)
+            _threads.run(tasks, parallel=pieces > 1)
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)

@@ -9,7 +9,7 @@ import numpy as np
 
 from convt import ops
 from convt.layers.conv_transpose_config import ConvTransposeConfig, IntOrTuple
-from convt.layers.layer import Layer
+from convt.layers.layer import WEIGHTS_LOCK, Layer
 from convt.prepared import PreparedKernel
 
 
@@ -103,17 +103,20 @@ class ConvTranspose(ConvTransposeConfig, Layer):
 
     def call(self, inputs: np.ndarray) -> np.ndarray:
         """``activation(conv_transpose(inputs, kernel) + bias)`` in the compute dtype."""
+        with WEIGHTS_LOCK:  # one set of weights, whatever set_weights does meanwhile
+            kernel = self._prepared_kernel()
+            bias = self.bias.value if self.use_bias else None
         outputs = ops.conv_transpose(
             inputs,
-            self._prepared_kernel(),
+            kernel,
             strides=self.strides,
             padding=self.padding,
             output_padding=self.output_padding,
             data_format=self.data_format,
             dilation_rate=self.dilation_rate,
         )
-        if self.use_bias:
-            outputs += self._bias_for_broadcast(outputs.dtype)
+        if bias is not None:
+            outputs += self._bias_for_broadcast(bias.astype(outputs.dtype, copy=False))
         return np.asarray(self.activation(outputs), dtype=self.compute_dtype)
 
     def _unbuild(self) -> None:
@@ -137,8 +140,7 @@ class ConvTranspose(ConvTransposeConfig, Layer):
             self._prepared = kept
         return kept[1]
 
-    def _bias_for_broadcast(self, dtype: np.dtype) -> np.ndarray:
-        bias = self.bias.value.astype(dtype, copy=False)
+    def _bias_for_broadcast(self, bias: np.ndarray) -> np.ndarray:
         if self.data_format == "channels_last":
             return bias
         return bias.reshape((self.filters,) + (1,) * self.rank)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -69,6 +70,16 @@ def batch_input_shape_from(
     return (batch_size, *_shape_tuple(input_shape, "input_shape"))
 
 
+WEIGHTS_LOCK = threading.RLock()
+"""Held while a list of weights is assigned and while a call reads its weights, so that a
+call running beside ``set_weights`` in another thread sees the old set or the new one, never
+a mix (kernel of one, bias of the other)."""
+
+_BUILD_LOCK = threading.RLock()
+"""Held while a layer builds on its first call, so that threads calling an unbuilt layer at
+once build it once."""
+
+
 def assign_weights(
     variables: Sequence[Variable], weights: Sequence[Any], *, owner: str, name: str
 ) -> None:
@@ -99,8 +110,9 @@ def assign_weights(
                 f"Expected weight '{variable.name}' of {owner} '{name}' to hold real numbers "
                 f"(float, int or bool). Received: dtype={array.dtype}"
             )
-    for variable, array in zip(variables, arrays):
-        variable.assign(array)
+    with WEIGHTS_LOCK:
+        for variable, array in zip(variables, arrays):
+            variable.assign(array)
 
 
 def refuse_mask(name: str, mask: Any) -> None:
@@ -318,8 +330,7 @@ class Layer(NodeAPI):
             return self._call_symbolic(inputs)
         x = self._convert_input(inputs)
         self._check_input_shape(x.shape)
-        if not self.built:
-            self._build_and_set_initial_weights(x.shape)
+        self._build_once(x.shape)
         outputs = self.call(x)
         self._call_losses = self._activity_losses(outputs)
         self._last_call_inputs = inputs
@@ -332,8 +343,7 @@ class Layer(NodeAPI):
     def _call_symbolic(self, inputs: SymbolicTensor) -> SymbolicTensor:
         """Builds from the symbolic shape and records a node; computes nothing."""
         self._check_input_shape(inputs.shape)
-        if not self.built:
-            self._build_and_set_initial_weights(inputs.shape)
+        self._build_once(inputs.shape)
         output = SymbolicTensor(
             self.compute_output_shape(inputs.shape), self.compute_dtype, name=self.name
         )
@@ -362,6 +372,14 @@ class Layer(NodeAPI):
         penalty = self.activity_regularizer(outputs)
         batch = outputs.shape[0] if outputs.ndim else 0
         return [penalty / batch if batch else penalty * 0]
+
+    def _build_once(self, input_shape: Sequence[int | None]) -> None:
+        """Builds for ``input_shape`` unless built: once, whatever threads call at once."""
+        if self.built:
+            return
+        with _BUILD_LOCK:
+            if not self.built:
+                self._build_and_set_initial_weights(input_shape)
 
     def _build_and_set_initial_weights(self, input_shape: Sequence[int | None]) -> None:
         """``build``, then the ``weights=`` argument; on any error, stays unbuilt."""

@@ -1,0 +1,187 @@
+"""Threads, signals and fork: values stay right and convt's process state comes back.
+
+Each test makes the race it guards against as likely as it can and checks what must hold
+whatever the interleaving, so that none depends on timing to pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+
+import convt
+from convt import ops
+from convt._shapes import plan_conv_transpose
+from convt.backends import _threads
+from convt.backends import numpy as numpy_backend
+
+BLAS = pytest.mark.skipif(_threads.openblas_controls() is None,
+                          reason="NumPy's BLAS is not OpenBLAS")
+RNG = np.random.default_rng(11)
+
+
+def _blas_state():
+    return _threads.openblas_controls()[0](), _threads._single_threaded_depth
+
+
+def test_threads_calling_an_unbuilt_layer_at_once_build_it_once():
+    x = RNG.standard_normal((1, 5, 5, 2)).astype(np.float32)
+    for _ in range(20):
+        layer = convt.Conv2DTranspose(3, 3)
+        start, outputs = threading.Barrier(4), []
+
+        def first_call(layer=layer, start=start, outputs=outputs):
+            start.wait()
+            outputs.append(layer(x))
+
+        threads = [threading.Thread(target=first_call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(layer.get_weights()) == 2
+        for out in outputs:
+            np.testing.assert_array_equal(out, layer(x))
+
+
+def test_a_call_beside_set_weights_sees_one_set_of_weights():
+    layer = convt.Conv2DTranspose(3, 3, input_shape=(5, 5, 2))
+    x = RNG.standard_normal((1, 5, 5, 2)).astype(np.float32)
+    sets = [[RNG.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()]
+            for _ in range(2)]
+    expected = []
+    for weights in sets:
+        layer.set_weights(weights)
+        expected.append(layer(x))
+    stop, seen = threading.Event(), []
+
+    def toggle():
+        while not stop.is_set():
+            for weights in sets:
+                layer.set_weights(weights)
+
+    toggler = threading.Thread(target=toggle)
+    toggler.start()
+    try:
+        for _ in range(400):
+            seen.append(layer(x))
+    finally:
+        stop.set()
+        toggler.join()
+    for out in seen:
+        assert any(np.array_equal(out, e) for e in expected)
+
+
+@BLAS
+def test_interrupts_at_any_moment_leave_a_state_the_next_call_repairs():
+    x = RNG.standard_normal((1, 4, 4, 8)).astype(np.float32)
+    w = RNG.standard_normal((3, 3, 4, 8)).astype(np.float32)
+    expected = ops.conv_transpose(x, w, strides=2, padding="same")
+    before = _blas_state()
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        for attempt in range(300):  # timers of 1-300 us land all over the calls
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 1e-6 * (1 + attempt * 7919 % 300))
+                while True:
+                    ops.conv_transpose(x, w, strides=2, padding="same")
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    np.testing.assert_array_equal(ops.conv_transpose(x, w, strides=2, padding="same"), expected)
+    assert _blas_state() == before
+
+
+@BLAS
+def test_a_call_from_a_signal_handler_inside_a_call_is_right_on_both_sides():
+    x = RNG.standard_normal((2, 12, 12, 16)).astype(np.float32)
+    w = RNG.standard_normal((3, 3, 8, 16)).astype(np.float32)
+    expected = ops.conv_transpose(x, w, strides=2, padding="same")
+    inner = []
+
+    def nested(signum, frame):  # the same shape: the same scratch slots as the outer call
+        inner.append(ops.conv_transpose(x, w, strides=2, padding="same"))
+
+    previous = signal.signal(signal.SIGALRM, nested)
+    outer = []
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 2e-3, 2e-3)  # longer than a call: no livelock
+        for _ in range(300):
+            outer.append(ops.conv_transpose(x, w, strides=2, padding="same"))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert inner
+    for out in outer + inner:
+        np.testing.assert_array_equal(out, expected)
+    assert _blas_state()[1] == 0
+
+
+@BLAS
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_during_calls_on_other_threads_can_compute():
+    x = RNG.standard_normal((8, 16, 16, 32)).astype(np.float32)  # a pooled call
+    w = RNG.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    expected = ops.conv_transpose(x, w, strides=2, padding="same")
+    before = _blas_state()
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            ops.conv_transpose(x, w, strides=2, padding="same")
+
+    workers = [threading.Thread(target=busy) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    try:
+        for _ in range(8):
+            pid = os.fork()
+            if pid == 0:  # the child: compute, compare, and report by exit status only
+                signal.alarm(30)  # a hang ends the child rather than the test run
+                ok = (np.array_equal(ops.conv_transpose(x, w, strides=2, padding="same"),
+                                     expected)
+                      and _blas_state() == before)
+                os._exit(0 if ok else 1)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        stop.set()
+        for thread in workers:
+            thread.join()
+
+
+def test_finished_threads_leave_no_scratch_behind():
+    x = RNG.standard_normal((4, 16, 16, 32)).astype(np.float32)
+    w = RNG.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    for _ in range(6):
+        thread = threading.Thread(target=ops.conv_transpose, args=(x, w), kwargs={"strides": 2})
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert len(_threads._every_threads_buffers) <= threading.active_count()
+
+
+@BLAS
+def test_small_calls_never_wake_the_pool(monkeypatch):
+    def no_pool(size):
+        raise AssertionError("a call below PARALLEL_MIN_MACS used the pool")
+
+    monkeypatch.setattr(_threads, "_pool", no_pool)
+    x = RNG.standard_normal((1, 8, 8, 64)).astype(np.float32)
+    w = RNG.standard_normal((5, 5, 64, 64)).astype(np.float32)
+    prepared = ops.PreparedKernel(w)  # Winograd: several tasks, one worker's worth of work
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=2, padding="same")
+    for algorithm in ("winograd", "phases", "scatter"):
+        kernel = prepared if algorithm == "winograd" else w
+        numpy_backend.conv_transpose(x, kernel, args, algorithm=algorithm)

@@ -174,3 +174,6 @@ def test_get_losses_for_splits_activity_from_weight_penalties():
     assert float(activity[0]) == pytest.approx(0.01 * float(np.abs(layer(x)).sum()) / 2)
     assert float(weights[0]) == pytest.approx(0.01 * 6)  # l2 of a (3, 2, 1) kernel of ones
     assert layer.get_losses_for(np.ones((2, 4, 1))) == []
+    listed = np.ones((2, 4, 1)).tolist()
+    layer(listed)
+    assert len(layer.get_losses_for(listed)) == 1  # the very list the call was given

@@ -62,3 +62,15 @@ def test_each_function_has_its_own_name_and_docstring():
     ]
     assert "3D transposed convolution" in convt.layer_conv_3d_transpose.__doc__
     assert "convt.Conv3DTranspose" in convt.layer_conv_3d_transpose.__doc__
+
+
+def test_a_missing_object_gives_the_layer_and_models_or_layers_are_refused():
+    layer = convt.layer_conv_2d_transpose(filters=3, kernel_size=2)
+    assert isinstance(layer, convt.Conv2DTranspose) and layer.filters == 3
+    x = convt.Input((4, 4, 1))
+    functional = convt.Model(x, convt.Conv2DTranspose(2, 3)(x))
+    for wrong in (functional, convt.Conv2DTranspose(1, 2)):
+        with pytest.raises(TypeError, match="Expected `object` to be None, an array, a symbolic "
+                                            "tensor or a convt.Sequential model. Received: "
+                                            f"object of type {type(wrong).__name__}"):
+            convt.layer_conv_2d_transpose(wrong, 3, 2)

@@ -21,6 +21,7 @@ from typing import Any
 
 from convt.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from convt.layers.layer import Layer
+from convt.models.model import Model
 from convt.models.sequential import Sequential
 
 _EXAMPLES = {
@@ -45,7 +46,16 @@ def compose(
     padding: str = "valid",
     **kwargs: Any,
 ) -> Any:
-    """Makes ``layer_class(filters, kernel_size, ...)`` and composes it with ``object``."""
+    """Makes ``layer_class(filters, kernel_size, ...)`` and composes it with ``object``.
+
+    Raises:
+        TypeError: for an ``object`` that is a layer or a model other than Sequential.
+    """
+    if isinstance(object, (Layer, Model)) and not isinstance(object, Sequential):
+        raise TypeError(
+            "Expected `object` to be None, an array, a symbolic tensor or a convt.Sequential "
+            f"model. Received: object of type {type(object).__name__}"
+        )
     if "trainable" in kwargs and kwargs["trainable"] is None:
         del kwargs["trainable"]
     layer = layer_class(filters, kernel_size, strides=strides, padding=padding, **kwargs)
@@ -61,9 +71,9 @@ def _r_function(layer_class: type[Layer], rank: int) -> Callable[..., Any]:
     """One named function binding :func:`compose` to ``layer_class``."""
 
     def layer_conv_transpose(
-        object: Any,  # noqa: A002
-        filters: int,
-        kernel_size: int | Sequence[int],
+        object: Any = None,  # noqa: A002 - missing in R: the layer itself
+        filters: int | None = None,
+        kernel_size: int | Sequence[int] | None = None,
         strides: int | Sequence[int] = 1,
         padding: str = "valid",
         **kwargs: Any,
@@ -78,7 +88,8 @@ def _r_function(layer_class: type[Layer], rank: int) -> Callable[..., Any]:
     Args:
         object: an array or symbolic tensor (returns the layer's output on it),
             a :class:`convt.Sequential` (returns the model with the layer
-            added) or None (returns the layer).
+            added) or None, the default, as a missing R ``object`` (returns the
+            layer).
         filters: number of output channels.
         kernel_size: int or tuple of {rank} ints.
         strides: int or tuple of {rank} ints.
@@ -94,6 +105,7 @@ def _r_function(layer_class: type[Layer], rank: int) -> Callable[..., Any]:
 
     Raises:
         ValueError: for invalid arguments, with Keras's messages.
+        TypeError: for an ``object`` that is a layer or a functional model.
 
     Example:
         >>> import numpy as np, convt

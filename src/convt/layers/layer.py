@@ -310,7 +310,8 @@ class Layer(NodeAPI):
         """
         if inputs is None:
             return self._weight_losses()
-        if any(x is self._last_call_inputs for x in flatten(inputs)):
+        last = self._last_call_inputs
+        if inputs is last or any(x is last for x in flatten(inputs)):  # a list given whole
             return list(self._call_losses)
         return []
 

@@ -575,3 +575,20 @@ def test_hostile_configs_are_refused_without_importing(module_name, config, mess
 def test_the_import_guard_works():
     with pytest.raises(AssertionError, match="import attempted"), _imports_refused():
         importlib.import_module("json")
+
+
+def test_configs_written_by_keras_3_0_name_their_classes_own_modules():
+    # Keras 3.0.0-3.0.1 wrote each class's defining module and its name as registered_name.
+    written = [
+        (initializers, "keras.src.initializers.random_initializers", "GlorotUniform",
+         {"seed": None}),
+        (initializers, "keras.src.initializers.constant_initializers", "Zeros", {}),
+        (regularizers, "keras.src.regularizers.regularizers", "L2", {"l2": 0.01}),
+        (constraints, "keras.src.constraints.constraints", "MaxNorm", {"max_value": 2, "axis": 0}),
+    ]
+    for family, module, name, config in written:
+        obj = family.get({"module": module, "class_name": name, "config": config,
+                          "registered_name": name})
+        assert type(obj).__name__ == name
+    with pytest.raises(ValueError, match="Received: module='os.path'"):
+        initializers.get({"module": "os.path", "class_name": "Zeros", "config": {}})

@@ -270,6 +270,15 @@ def test_dtype_policies(dtype, expected):
     assert layer.kernel.dtype == ("float32" if dtype == "mixed_float16" else dtype)
 
 
+def test_python_float_is_float32_and_every_keras_policy_dict_is_read():
+    # Keras's standardize_dtype makes Python's float float32 (NumPy would say float64).
+    assert convt.Conv1DTranspose(2, 3, dtype=float).dtype == "float32"
+    for class_name in ("DTypePolicy", "FloatDTypePolicy", "Policy"):
+        policy = {"module": "keras", "class_name": class_name, "config": {"name": "float64"},
+                  "registered_name": None}
+        assert convt.Conv1DTranspose(2, 3, dtype=policy).dtype == "float64"
+
+
 @pytest.mark.parametrize(
     "kwargs,error,message",
     [

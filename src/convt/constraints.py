@@ -199,6 +199,7 @@ def _axis_config(axis: int | tuple[int, ...]) -> int | list[int]:
 
 
 _REGISTRY = Registry(
-    kind="constraint", module="keras.constraints", objects=[MaxNorm, MinMaxNorm, NonNeg, UnitNorm]
+    kind="constraint", module="keras.constraints", objects=[MaxNorm, MinMaxNorm, NonNeg, UnitNorm],
+    also_accepted_modules=("keras.src.constraints.constraints",),  # Keras 3.0.0-3.0.1
 )
 get, serialize, deserialize = _REGISTRY.get, _REGISTRY.serialize, _REGISTRY.deserialize

@@ -72,7 +72,7 @@ class DTypePolicy:
     def _from_dict(cls, config: dict[str, Any]) -> DTypePolicy:
         inner = config.get("config")
         if (
-            config.get("class_name") not in ("DTypePolicy", "Policy")
+            config.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy", "Policy")
             or not isinstance(inner, dict)
             or set(inner) != {"name"}
         ):
@@ -86,6 +86,8 @@ class DTypePolicy:
 def _dtype_name(identifier: Any) -> str | None:
     if isinstance(identifier, str):
         return identifier
+    if identifier is float:  # Keras's standardize_dtype: Python's float is float32
+        return "float32"
     try:
         return np.dtype(identifier).name
     except TypeError:

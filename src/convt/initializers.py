@@ -595,6 +595,10 @@ class Orthogonal(_RandomInitializer):
 _REGISTRY = Registry(
     kind="initializer",
     module="keras.initializers",
+    also_accepted_modules=(  # where Keras 3.0.0-3.0.1 wrote its classes' own modules
+        "keras.src.initializers.random_initializers",
+        "keras.src.initializers.constant_initializers",
+    ),
     objects=[
         Zeros, Ones, Constant, Identity, RandomUniform, RandomNormal, TruncatedNormal,
         VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,

@@ -186,6 +186,7 @@ class OrthogonalRegularizer(Regularizer):
 _REGISTRY = Registry(
     kind="regularizer",
     module="keras.regularizers",
+    also_accepted_modules=("keras.src.regularizers.regularizers",),  # Keras 3.0.0-3.0.1
     objects=[L1, L2, L1L2, OrthogonalRegularizer],
 )
 get, serialize, deserialize = _REGISTRY.get, _REGISTRY.serialize, _REGISTRY.deserialize

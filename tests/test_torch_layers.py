@@ -459,3 +459,27 @@ def test_training_is_accepted_and_masks_are_refused():
     torch.testing.assert_close(layer(x, training=True), layer(x))
     with pytest.raises(TypeError, match="Layer up does not support masking"):
         layer(x, mask=torch.ones(1, 4, dtype=torch.bool))
+
+
+@pytest.mark.parametrize(
+    ("layer_class", "kwargs", "shape"),
+    [
+        (ct.Conv2DTranspose, dict(filters=8, kernel_size=3, strides=2, padding="same",
+                                  data_format="channels_first"), (2, 4, 5, 5)),  # operator
+        (ct.Conv2DTranspose, dict(filters=8, kernel_size=2, strides=2,
+                                  data_format="channels_first"), (2, 4, 5, 5)),  # tiles
+        (ct.Conv1DTranspose, dict(filters=8, kernel_size=16, strides=8, padding="same"),
+         (1, 20, 4)),  # rows
+        (ct.Conv3DTranspose, dict(filters=4, kernel_size=3, strides=2, padding="same",
+                                  kernel_regularizer="l2", activity_regularizer="l1",
+                                  kernel_constraint="max_norm"), (1, 4, 4, 4, 2)),
+    ],
+)
+def test_a_training_step_never_reads_a_value_on_the_host(layer_class, kwargs, shape):
+    """On the meta device tensors have no values: any host sync (.item(), .numpy(), a Python
+    branch on a tensor) would raise, so a step that runs there runs on a GPU without one."""
+    layer = layer_class(**kwargs, input_shape=shape[1:]).to("meta")
+    x = torch.empty(shape, device="meta", requires_grad=True)
+    (layer(x).sum() + sum(layer.losses)).backward()
+    layer.apply_constraints()
+    assert x.grad.device.type == layer.kernel.grad.device.type == "meta"

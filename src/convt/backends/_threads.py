@@ -172,6 +172,7 @@ def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
     on the calling thread with single-threaded BLAS; with no control over the
     BLAS, on the calling thread with the BLAS's own threads.
     """
+    global _single_threaded_depth, _restore_pending
     controls = openblas_controls()
     if controls is None:
         for task in tasks:
@@ -191,7 +192,6 @@ def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
             shared.work()
             shared.wait()
     finally:  # inlined, not a call: an interrupt at a callee's entry would skip the count
-        global _single_threaded_depth, _restore_pending
         with _lock:
             if _scratch_space.blas_depth > 0:
                 _single_threaded_depth -= 1

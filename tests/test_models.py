@@ -274,3 +274,11 @@ def test_inputs_are_matched_by_name_and_never_by_luck():
     keyed = convt.Model({"b": b, "a": a}, {"ya": model.outputs[0]}, name="keyed")
     with pytest.raises(ValueError, match=r"Model 'keyed' expects a dict with keys \['b', 'a'\]"):
         keyed([ones, zeros])
+
+
+@pytest.mark.parametrize(("line_length", "positions"), [(8, None), (65, [3, 6, 65])])
+def test_summary_of_narrow_columns_ends(line_length, positions):
+    model = convt.Sequential([convt.Conv1DTranspose(2, 3, input_shape=(4, 1), name="up")])
+    lines = []
+    model.summary(line_length=line_length, positions=positions, print_fn=lines.append)
+    assert lines[-1] == "_" * line_length and len(lines) < 200

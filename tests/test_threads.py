@@ -6,6 +6,7 @@ whatever the interleaving, so that none depends on timing to pass.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -29,21 +30,46 @@ def _blas_state():
     return _threads.openblas_controls()[0](), _threads._single_threaded_depth
 
 
+def _first_calls_at_once(layer, x, count):
+    """``count`` threads call ``layer(x)`` released together; their outputs."""
+    start, outputs = threading.Barrier(count), []
+
+    def first_call():
+        start.wait()
+        outputs.append(layer(x))
+
+    threads = [threading.Thread(target=first_call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outputs
+
+
+@contextlib.contextmanager
+def _toggling(layer, sets):
+    """``layer.set_weights`` of each of ``sets`` in turn, on another thread, meanwhile."""
+    stop = threading.Event()
+
+    def toggle():
+        while not stop.is_set():
+            for weights in sets:
+                layer.set_weights(weights)
+
+    toggler = threading.Thread(target=toggle)
+    toggler.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        toggler.join()
+
+
 def test_threads_calling_an_unbuilt_layer_at_once_build_it_once():
     x = RNG.standard_normal((1, 5, 5, 2)).astype(np.float32)
     for _ in range(20):
         layer = convt.Conv2DTranspose(3, 3)
-        start, outputs = threading.Barrier(4), []
-
-        def first_call(layer=layer, start=start, outputs=outputs):
-            start.wait()
-            outputs.append(layer(x))
-
-        threads = [threading.Thread(target=first_call) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        outputs = _first_calls_at_once(layer, x, 4)
         assert len(layer.get_weights()) == 2
         for out in outputs:
             np.testing.assert_array_equal(out, layer(x))
@@ -58,21 +84,8 @@ def test_a_call_beside_set_weights_sees_one_set_of_weights():
     for weights in sets:
         layer.set_weights(weights)
         expected.append(layer(x))
-    stop, seen = threading.Event(), []
-
-    def toggle():
-        while not stop.is_set():
-            for weights in sets:
-                layer.set_weights(weights)
-
-    toggler = threading.Thread(target=toggle)
-    toggler.start()
-    try:
-        for _ in range(400):
-            seen.append(layer(x))
-    finally:
-        stop.set()
-        toggler.join()
+    with _toggling(layer, sets):
+        seen = [layer(x) for _ in range(400)]
     for out in seen:
         assert any(np.array_equal(out, e) for e in expected)
 
@@ -185,3 +198,90 @@ def test_small_calls_never_wake_the_pool(monkeypatch):
     for algorithm in ("winograd", "phases", "scatter"):
         kernel = prepared if algorithm == "winograd" else w
         numpy_backend.conv_transpose(x, kernel, args, algorithm=algorithm)
+
+
+def test_weights_argument_is_in_place_before_any_thread_computes():
+    x = np.ones((1, 2, 2, 1), np.float32)
+    weights = [np.ones((3, 3, 2, 1), np.float32), np.zeros(2, np.float32)]
+    expected = convt.Conv2DTranspose(2, 3, weights=weights)(x)
+    for _ in range(30):
+        layer = convt.Conv2DTranspose(2, 3, kernel_initializer="zeros", weights=weights)
+        for out in _first_calls_at_once(layer, x, 3):
+            np.testing.assert_array_equal(out, expected)
+
+
+def test_an_initializer_may_build_another_layer_on_another_thread():
+    inner = convt.Conv1DTranspose(1, 2)
+
+    def initializer(shape, dtype=None):
+        worker = threading.Thread(target=inner, args=(np.ones((1, 3, 1)),))
+        worker.start()
+        worker.join(timeout=20)
+        assert not worker.is_alive(), "the inner layer's build waited for the outer one"
+        return np.ones(shape, dtype)
+
+    convt.Conv1DTranspose(1, 2, kernel_initializer=initializer)(np.ones((1, 3, 1)))
+    assert inner.built
+
+
+def test_get_weights_beside_set_weights_returns_one_set():
+    layer = convt.Conv1DTranspose(2, 3, input_shape=(4, 1))
+    sets = [[np.full(w.shape, value, np.float32) for w in layer.get_weights()]
+            for value in (1.0, 2.0)]
+    with _toggling(layer, sets):
+        for _ in range(2000):
+            kernel, bias = layer.get_weights()
+            assert kernel.flat[0] == bias[0]
+
+
+@BLAS
+def test_interrupts_beside_calls_on_other_threads_leave_no_lasting_state():
+    x = RNG.standard_normal((4, 12, 12, 16)).astype(np.float32)
+    w = RNG.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    ops.conv_transpose(x, w, strides=2)  # compile and warm up before any interrupt
+    before, stop = _blas_state(), threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            ops.conv_transpose(x, w, strides=2)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    workers = [threading.Thread(target=busy) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        for attempt in range(200):
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 1e-6 * (1 + attempt * 7919 % 300))
+                while True:
+                    ops.conv_transpose(x, w, strides=2)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        stop.set()
+        for thread in workers:
+            thread.join()
+    ops.conv_transpose(x, w, strides=2)
+    assert _blas_state() == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_beside_set_weights_can_call_the_layer():
+    layer = convt.Conv1DTranspose(2, 3, input_shape=(4, 1))
+    x = np.ones((1, 4, 1), np.float32)
+    sets = [layer.get_weights(), [w + 1 for w in layer.get_weights()]]
+    with _toggling(layer, sets):
+        for _ in range(8):
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(30)
+                layer(x)
+                convt.Conv1DTranspose(2, 3)(x)  # a first call: the build lock too
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0

@@ -483,3 +483,21 @@ def test_a_training_step_never_reads_a_value_on_the_host(layer_class, kwargs, sh
     (layer(x).sum() + sum(layer.losses)).backward()
     layer.apply_constraints()
     assert x.grad.device.type == layer.kernel.grad.device.type == "meta"
+
+
+def test_positional_training_builds_and_from_torch_keeps_a_requested_policy():
+    layer = ct.Conv1DTranspose(2, 3)
+    assert tuple(layer(torch.ones(1, 4, 1), False).shape) == (1, 6, 2)
+    module = torch.nn.ConvTranspose1d(2, 3, 4, stride=2, padding=1)
+    assert ct.from_torch(module, dtype="float64").kernel.dtype == torch.float64
+
+
+def test_numpy_layers_take_tensors_in_set_weights_and_refuse_complex_ones_first():
+    layer = convt.Conv1DTranspose(2, 3, input_shape=(4, 1))
+    before = layer.get_weights()
+    kernel = torch.ones(before[0].shape, requires_grad=True)
+    layer.set_weights([kernel, torch.zeros(2, dtype=torch.bfloat16)])
+    np.testing.assert_array_equal(layer.get_weights()[0], kernel.detach().numpy())
+    with pytest.raises(ValueError, match="to hold real numbers .* Received: dtype=torch.complex64"):
+        layer.set_weights([np.zeros(before[0].shape), torch.zeros(2, dtype=torch.complex64)])
+    np.testing.assert_array_equal(layer.get_weights()[0], kernel.detach().numpy())

@@ -191,14 +191,27 @@ def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
                 _pool(threads - 1).submit(_work_on_pool_thread, shared)
             shared.work()
             shared.wait()
-    finally:  # inlined, not a call: an interrupt at a callee's entry would skip the count
-        with _lock:
+    finally:  # inlined, not calls: an interrupt at a callee's entry would skip the count
+        interrupted = None
+        while True:  # take the lock even if an interrupt comes while waiting or just after
+            try:
+                _lock.acquire()
+                break
+            except BaseException as error:  # re-raised below, once the count is right
+                interrupted = error
+                if _lock._is_owned():  # it came after the lock was taken
+                    break
+        try:
             if _scratch_space.blas_depth > 0:
                 _single_threaded_depth -= 1
                 _scratch_space.blas_depth -= 1
             if _single_threaded_depth == 0 and _restore_pending:
                 controls[1](_saved_threads)
                 _restore_pending = False
+        finally:
+            _lock.release()
+        if interrupted is not None:
+            raise interrupted
 
 
 def _work_on_pool_thread(shared: _SharedTasks) -> None:

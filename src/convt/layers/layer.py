@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -71,13 +73,29 @@ def batch_input_shape_from(
 
 
 WEIGHTS_LOCK = threading.RLock()
-"""Held while a list of weights is assigned and while a call reads its weights, so that a
-call running beside ``set_weights`` in another thread sees the old set or the new one, never
-a mix (kernel of one, bias of the other)."""
+"""Held while a list of weights is assigned or read and while a call reads its weights, so
+that a call or ``get_weights`` beside ``set_weights`` in another thread sees the old set or
+the new one, never a mix (kernel of one, bias of the other)."""
 
-_BUILD_LOCK = threading.RLock()
-"""Held while a layer builds on its first call, so that threads calling an unbuilt layer at
-once build it once."""
+_build_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_build_locks_guard = threading.Lock()
+
+
+def _build_lock(layer: Any) -> threading.RLock:
+    """The lock one layer builds under (one per layer: an initializer may build another)."""
+    with _build_locks_guard:
+        return _build_locks.setdefault(layer, threading.RLock())
+
+
+def _reset_locks_in_forked_child() -> None:
+    """After ``fork`` a lock held by a thread of the parent would never be released."""
+    global _build_locks, _build_locks_guard
+    WEIGHTS_LOCK._at_fork_reinit()
+    _build_locks, _build_locks_guard = weakref.WeakKeyDictionary(), threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_locks_in_forked_child)
 
 
 def assign_weights(
@@ -98,14 +116,15 @@ def assign_weights(
             f"weight list of length {len(weights)}, but the {owner} was "
             f"expecting {len(variables)} weights."
         )
-    arrays = [w if hasattr(w, "shape") else np.asarray(w) for w in weights]  # tensors stay
+    arrays = [_weight_value(w) for w in weights]
     for variable, array in zip(variables, arrays):
         if variable.shape != tuple(array.shape):
             raise ValueError(
                 f"{owner.capitalize()} {name} weight shape {variable.shape} is not "
                 f"compatible with provided weight shape {tuple(array.shape)}."
             )
-        if isinstance(array, np.ndarray) and array.dtype.kind not in "biuf":
+        if (array.dtype.kind if isinstance(array, np.ndarray) else "c" * array.is_complex()
+                ) not in "biuf":
             raise ValueError(
                 f"Expected weight '{variable.name}' of {owner} '{name}' to hold real numbers "
                 f"(float, int or bool). Received: dtype={array.dtype}"
@@ -113,6 +132,15 @@ def assign_weights(
     with WEIGHTS_LOCK:
         for variable, array in zip(variables, arrays):
             variable.assign(array)
+
+
+def _weight_value(weight: Any) -> Any:
+    """An array, or a tensor as a NumPy layer can read it too (detached from autograd,
+    bfloat16 widened), so that every check runs before any weight changes."""
+    if not hasattr(weight, "detach"):
+        return weight if hasattr(weight, "shape") else np.asarray(weight)
+    weight = weight.detach()
+    return weight.float() if str(weight.dtype) == "torch.bfloat16" else weight
 
 
 def refuse_mask(name: str, mask: Any) -> None:
@@ -252,8 +280,9 @@ class Layer(NodeAPI):
     non_trainable_variables = non_trainable_weights
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies of the weight values, in Keras's order."""
-        return [v.numpy() for v in self._variables]
+        """Copies of the weight values, in Keras's order (one set, see ``WEIGHTS_LOCK``)."""
+        with WEIGHTS_LOCK:
+            return [v.numpy() for v in self._variables]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Sets every weight from a list of arrays, checking count and shapes first.
@@ -375,10 +404,14 @@ class Layer(NodeAPI):
         return [penalty / batch if batch else penalty * 0]
 
     def _build_once(self, input_shape: Sequence[int | None]) -> None:
-        """Builds for ``input_shape`` unless built: once, whatever threads call at once."""
-        if self.built:
+        """Builds for ``input_shape`` unless built: once, whatever threads call at once.
+
+        A layer counts as built here only once its ``weights=`` are set too
+        (``build`` marks it built before they are): until then other threads wait.
+        """
+        if self.built and self._initial_weights is None:
             return
-        with _BUILD_LOCK:
+        with _build_lock(self):
             if not self.built:
                 self._build_and_set_initial_weights(input_shape)
 

@@ -90,6 +90,7 @@ def _print_row(fields: list[str], positions: list[int], print_fn: Callable[[str]
             last = column == len(positions) - 1
             space = 0 if last else 2
             cutoff = positions[column] - start - space - (0 if last else 1)  # the leading space
+            cutoff = max(cutoff, 1)  # a column too narrow still shows a character per line
             piece = text[:cutoff]
             breaks = [piece.find(mark) + len(mark) for mark in _BREAKS if piece.find(mark) >= 0]
             if breaks:

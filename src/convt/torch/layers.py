@@ -269,7 +269,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
             initializer = type(initializer).from_config({**initializer.get_config(), "seed": seed})
         return initializer(shape, dtype=self.dtype)
 
-    def initialize_parameters(self, inputs: torch.Tensor, **_: Any) -> None:
+    def initialize_parameters(self, inputs: torch.Tensor, *_: Any, **__: Any) -> None:
         """The lazy-module hook: checks the first input and builds from its shape."""
         if not self.built:
             self._check_inputs(inputs)

@@ -282,3 +282,16 @@ def test_summary_of_narrow_columns_ends(line_length, positions):
     lines = []
     model.summary(line_length=line_length, positions=positions, print_fn=lines.append)
     assert lines[-1] == "_" * line_length and len(lines) < 200
+
+
+def test_nested_inputs_are_taken_nested_or_flat_by_call_and_predict():
+    a, b, c = (convt.Input((4, 4, 1), name=n) for n in "abc")
+    model = convt.Model([[a, b], c], [convt.Conv2DTranspose(1, 3)(a),
+                                      convt.Conv2DTranspose(1, 3)(c)])
+    x = RNG.normal(size=(2, 4, 4, 1))
+    expected = model([[x, x * 0], x * 2])
+    for given in ([[x, x * 0], x * 2], [x, x * 0, x * 2], {"a": x, "b": x * 0, "c": x * 2}):
+        for run in (model, model.predict):
+            for got, want in zip(run(given), expected):
+                np.testing.assert_allclose(got, want, rtol=1e-6)
+

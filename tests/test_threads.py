@@ -285,3 +285,13 @@ def test_a_child_forked_beside_set_weights_can_call_the_layer():
                 os._exit(0)
             _, status = os.waitpid(pid, 0)
             assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_threads_making_the_first_call_to_a_sequential_model_build_it_once():
+    x = np.ones((1, 4, 1))
+    for _ in range(20):
+        model = convt.Sequential([convt.Conv1DTranspose(2, 3), convt.Conv1DTranspose(1, 2)])
+        outputs = _first_calls_at_once(model, x, 3)
+        assert len(outputs) == 3
+        for out in outputs:
+            np.testing.assert_array_equal(out, model(x))

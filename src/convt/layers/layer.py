@@ -81,8 +81,9 @@ _build_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyD
 _build_locks_guard = threading.Lock()
 
 
-def _build_lock(layer: Any) -> threading.RLock:
-    """The lock one layer builds under (one per layer: an initializer may build another)."""
+def build_lock(layer: Any) -> threading.RLock:
+    """The lock one layer (or Sequential model) builds under: one each, since an initializer
+    may build another layer."""
     with _build_locks_guard:
         return _build_locks.setdefault(layer, threading.RLock())
 
@@ -411,7 +412,7 @@ class Layer(NodeAPI):
         """
         if self.built and self._initial_weights is None:
             return
-        with _build_lock(self):
+        with build_lock(self):
             if not self.built:
                 self._build_and_set_initial_weights(input_shape)
 

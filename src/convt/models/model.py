@@ -62,15 +62,17 @@ class Model:
             self.trainable = trainable  # validates, then freezes every layer
 
     def _set_graph(self, inputs: Any, outputs: Any) -> None:
+        """Maps the graph; ``outputs`` is set last (a Sequential model is built once it is)."""
+        flat_inputs, flat_outputs = flatten(inputs), flatten(outputs)
+        graph = map_graph(flat_inputs, flat_outputs)
         self._inputs_struct, self._outputs_struct = inputs, outputs
-        self.inputs: list[SymbolicTensor] = flatten(inputs)
-        self.outputs: list[SymbolicTensor] = flatten(outputs)
-        graph = map_graph(self.inputs, self.outputs)
         self._nodes = [node for node in graph.nodes if not node.is_input]
         self._node_ids = {id(node) for node in graph.nodes}
         self._layers = list(graph.layers)
         self._run_losses: list[Any] = []
         self._last_run_inputs: Any = None
+        self.inputs: list[SymbolicTensor] = flat_inputs
+        self.outputs: list[SymbolicTensor] = flat_outputs
 
     # ----------------------------------------------------------------- layers
     @property
@@ -142,8 +144,9 @@ class Model:
 
         A dict is read by the model's input keys (a dict of inputs) or by its
         inputs' names (a list of them); extra keys are ignored, missing ones
-        refused. A list or tuple is taken in order, for a list of inputs only;
-        a single array feeds a model of one input only.
+        refused. A list or tuple, nested as the inputs or flat, is taken in
+        order, for a list of inputs only; a single array feeds a model of one
+        input only.
         """
         keyed = isinstance(self._inputs_struct, Mapping)
         if isinstance(inputs, Mapping):
@@ -162,7 +165,7 @@ class Model:
                 f"Model '{self.name}' expects a dict with keys {list(self._inputs_struct)}. "
                 f"Received: inputs={describe_inputs(inputs)}"
             )
-        arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        arrays = flatten(inputs) if isinstance(inputs, (list, tuple)) else [inputs]  # any nesting
         if len(arrays) != len(self.inputs):
             raise ValueError(
                 f"Model '{self.name}' expects {len(self.inputs)} input(s), but it received "

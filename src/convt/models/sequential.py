@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from convt.layers.input_layer import InputLayer
-from convt.layers.layer import Layer, _check_name, batch_input_shape_from, unique_name
+from convt.layers.layer import (
+    Layer,
+    _check_name,
+    batch_input_shape_from,
+    build_lock,
+    unique_name,
+)
 from convt.models.model import Model, describe_inputs
 from convt.saving import serialization
 from convt.symbolic import SymbolicTensor
@@ -172,7 +178,9 @@ class Sequential(Model):
     def _input_arrays(self, inputs: Any) -> list[Any]:
         """As Model's; an unbuilt model first builds from the array's shape."""
         if not self.built and self._stack and hasattr(inputs, "shape"):
-            self.build((None, *inputs.shape[1:]))
+            with build_lock(self):  # threads making the first call at once build once
+                if not self.built:
+                    self.build((None, *inputs.shape[1:]))
         if not self.built:
             raise ValueError(
                 f"Sequential model '{self.name}' has no layers or no input shape to run on. "

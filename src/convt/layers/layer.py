@@ -16,7 +16,7 @@ import numpy as np
 from convt import regularizers
 from convt._shapes import is_integer
 from convt.dtype_policies import DTypePolicy
-from convt.layers.node_api import NodeAPI
+from convt.layers.node_api import NodeAPI, refuse_mask
 from convt.symbolic import Node, SymbolicTensor, flatten
 from convt.variables import Variable
 
@@ -124,8 +124,7 @@ def assign_weights(
                 f"{owner.capitalize()} {name} weight shape {variable.shape} is not "
                 f"compatible with provided weight shape {tuple(array.shape)}."
             )
-        if (array.dtype.kind if isinstance(array, np.ndarray) else "c" * array.is_complex()
-                ) not in "biuf":
+        if not _holds_real_numbers(array):
             raise ValueError(
                 f"Expected weight '{variable.name}' of {owner} '{name}' to hold real numbers "
                 f"(float, int or bool). Received: dtype={array.dtype}"
@@ -135,6 +134,13 @@ def assign_weights(
             variable.assign(array)
 
 
+def _holds_real_numbers(array: Any) -> bool:
+    """True for an array of floats, ints or bools, and for a tensor that is not complex."""
+    if isinstance(array, np.ndarray):
+        return array.dtype.kind in "biuf"
+    return not array.is_complex()
+
+
 def _weight_value(weight: Any) -> Any:
     """An array, or a tensor as a NumPy layer can read it too (detached from autograd,
     bfloat16 widened), so that every check runs before any weight changes."""
@@ -142,14 +148,6 @@ def _weight_value(weight: Any) -> Any:
         return weight if hasattr(weight, "shape") else np.asarray(weight)
     weight = weight.detach()
     return weight.float() if str(weight.dtype) == "torch.bfloat16" else weight
-
-
-def refuse_mask(name: str, mask: Any) -> None:
-    """Raises tf.keras's error for a mask given to a layer or model that supports none."""
-    if mask is not None:
-        raise TypeError(
-            f"Layer {name} does not support masking, but was passed an input_mask: {mask!r}"
-        )
 
 
 def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:

@@ -162,10 +162,7 @@ class NodeAPI:
             TypeError: if any mask is given, as tf.keras raises for layers that
                 do not support masking.
         """
-        if any(m is not None for m in flatten(mask)):
-            raise TypeError(
-                f"Layer {self.name} does not support masking, but was passed an input_mask: {mask}"
-            )
+        refuse_mask(self.name, mask)
         return None
 
     @property
@@ -176,3 +173,11 @@ class NodeAPI:
     def get_updates_for(self, inputs: Any) -> list[Any]:
         """Always empty: these layers have no state updates."""
         return []
+
+
+def refuse_mask(name: str, mask: Any) -> None:
+    """Raises tf.keras's error when any mask is given to a layer or model that supports none."""
+    if any(m is not None for m in flatten(mask)):
+        raise TypeError(
+            f"Layer {name} does not support masking, but was passed an input_mask: {mask}"
+        )

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from convt._shapes import is_integer
-from convt.layers.layer import Layer, _check_name, assign_weights, refuse_mask, unique_name
+from convt.layers.layer import Layer, _check_name, assign_weights, unique_name
+from convt.layers.node_api import refuse_mask
 from convt.models import summary as summary_lib
 from convt.models.graph import map_graph
 from convt.saving import serialization

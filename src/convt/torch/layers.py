@@ -42,7 +42,8 @@ from convt.backends import torch as torch_backend
 from convt.dtype_policies import DTypePolicy
 from convt.layers.conv_transpose import ConvTranspose as NumpyConvTranspose
 from convt.layers.conv_transpose_config import ConvTransposeConfig
-from convt.layers.layer import Layer, refuse_mask
+from convt.layers.layer import Layer
+from convt.layers.node_api import refuse_mask
 from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
 
 _FOLLOWED_DTYPES = ("float16", "float32", "float64")

@@ -118,6 +118,37 @@ def test_float32_error_stays_near_the_direct_sum(x_shape, kernel, strides):
     assert np.abs(got - expected).max() <= 2e-5 * np.abs(expected).max()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize(("kernel_size", "strides"), [((5, 3), (1, 2)), ((4, 4, 4), (2, 2, 2)),
+                                                        ((6,), (2,))])
+def test_transformed_taps_are_g_times_the_taps(monkeypatch, dtype, split, kernel_size, strides):
+    """Each member's taps transformed along every axis (``G g G^T``), computed in the kernel's
+    dtype whether the filters are shared out among workers (each part a strided slice of the
+    group's array) or not."""
+    if split:
+        monkeypatch.setattr(_winograd, "KERNEL_SPLIT_TAPS", 1)
+    rng = np.random.default_rng(5)
+    rank = len(kernel_size)
+    kernel = rng.standard_normal((*kernel_size, 5, 3)).astype(dtype)
+    args, _ = plan_conv_transpose((1, *(9,) * rank, 3), kernel.shape, strides=strides,
+                                  padding="same")
+    groups = _winograd.tile_groups(args.axis_plans((9,) * rank))
+    kernel3 = kernel.reshape(*_winograd._on_three_axes(kernel_size, 1), 5, 3)
+    got = _winograd._transformed_kernels(kernel3, groups, pieces=2)
+    for members, group in zip(groups, got):
+        assert group.dtype == dtype
+        for grids, transformed in zip(members, group):
+            expected = kernel3.astype(np.float64)[np.ix_(*(g.taps for g in grids))]
+            for axis, grid in enumerate(grids):
+                g = _winograd.transforms(grid.outputs, len(grid.taps))[1]
+                expected = np.moveaxis(np.tensordot(g, expected, axes=(1, axis)), 0, axis)
+            expected = expected.reshape(-1, 5, 3).swapaxes(1, 2)
+            tolerance = 1e-6 if dtype == np.float32 else 1e-13
+            np.testing.assert_allclose(transformed, expected, rtol=0,
+                                       atol=tolerance * np.abs(expected).max())
+
+
 def _plans(x_shape, kernel, strides, padding="same"):
     rank = len(x_shape) - 2
     args, _ = plan_conv_transpose(x_shape, (*(kernel,) * rank, 64, x_shape[-1]),

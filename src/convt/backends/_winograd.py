@@ -75,11 +75,15 @@ KERNEL_COST = 130
 Measured on one thread: 130 for DCGAN's 5x5 stride-1 layer (36 x 256 x 128: 2.95 ms),
 39-60 for four phases of 64-128 channels. Done before the tiles start, shared out
 among the workers only when large (:data:`KERNEL_SPLIT_TAPS`), so it counts high.
+Those were float64 stages; float32 ones written straight into their place took
+0.46-0.85 of that time (:func:`_transform_filters`), but the rule's threshold
+(:data:`convt.backends.numpy.WINOGRAD_MIN_GAIN`) was measured with 130, so 130 stays:
+shapes that a lower cost would newly pick were not measured faster.
 """
 
 KERNEL_SPLIT_TAPS = 2**19
 """The kernel transform is shared out among the workers from this many transformed taps
-(channel pairs included). Its float64 passes are memory-bound: two workers took DCGAN's
+(channel pairs included). Its passes are memory-bound: two workers took DCGAN's
 5x5 stride-1 layer (256 x 128 channels, 819k taps) from 2.95 to 1.82 ms, but its
 stride-2 layer (128 x 64, 205k taps) from 0.79 to 0.90 ms (a worker's wake-up and the
 calls per part cost more than they share out)."""
@@ -422,9 +426,9 @@ def _group_kernel(kernel: np.ndarray, members: tuple[Grids, ...], pieces: int) -
 
 def _transformed_kernels(kernel: np.ndarray, groups: tuple[tuple[Grids, ...], ...], pieces: int
                          ) -> list[np.ndarray]:
-    """Each group's members' :func:`_transformed_kernel`, as ``(members, prod(inputs), C_in,
-    C_out)``; from :data:`KERNEL_SPLIT_TAPS` taps on, the filters are shared out among
-    ``pieces`` workers."""
+    """Each group's members' transformed taps (:func:`_transform_filters`), as ``(members,
+    prod(inputs), C_in, C_out)``; from :data:`KERNEL_SPLIT_TAPS` taps on, the filters are
+    shared out among ``pieces`` workers."""
     filters, channels = kernel.shape[-2:]
     kernels = [np.empty((len(members), _tile_inputs(members[0]), channels, filters),
                         kernel.dtype) for members in groups]
@@ -444,35 +448,47 @@ def _transformed_kernels(kernel: np.ndarray, groups: tuple[tuple[Grids, ...], ..
 
 def _transform_filters(kernel: np.ndarray, grids: Grids, filters: slice, target: np.ndarray
                        ) -> None:
-    """Writes the transformed taps of ``filters`` into ``target[:, :, filters]``."""
-    target[:, :, filters] = _transformed_kernel(kernel[..., filters, :], grids)
-
-
-def _transformed_kernel(kernel: np.ndarray, grids: Grids) -> np.ndarray:
-    """``G g G^T`` per channel pair, as ``(prod(inputs), C_in, C_out)`` (float64, in this
-    thread's scratch: use it before asking for the scratch again).
+    """Writes ``G g G^T`` per channel pair of ``filters`` into ``target[:, :, filters]``,
+    ``(prod(inputs), C_in, filters)``.
 
     ``kernel`` is ``(k0, k1, k2, C_out, C_in)``. The taps are laid out
     ``(..., C_in, C_out)`` first (the transposing copy is then the smallest),
-    and transformed in float64, one axis at a time, each a matrix product
-    over contiguous rows. The float64 stages live in this thread's kept
-    scratch buffers: fresh ones cost their page faults on every call (DCGAN's
-    5x5 stride-1 layer, 256 x 128 channels, one thread: 8.3-9.6 ms fresh,
-    2.6-3.4 ms kept).
+    and transformed in the kernel's dtype, one axis at a time, each a matrix
+    product over contiguous rows, the last one straight into ``target`` when
+    it is contiguous. The stages live in this thread's kept scratch buffers:
+    fresh ones cost their page faults on every call (DCGAN's 5x5 stride-1
+    layer, 256 x 128 channels, one thread: 8.3-9.6 ms fresh, 2.6-3.4 ms kept).
+    Against float64 stages and a final copy, this took 0.46-0.85 of the time
+    (DCGAN's layers, ``big_2d``, ``stride1_same``, ``melgan_up``, ``vnet3d_same``)
+    and moved the outputs' largest error by at most 1e-6 of the largest output
+    (``docs/architecture.md``, "Winograd").
     """
-    picked = kernel[np.ix_(*(grid.taps for grid in grids))].swapaxes(-1, -2)
-    products = _threads.scratch(2, picked.shape, np.dtype(np.float64))
+    target = target[:, :, filters]
+    picked = kernel[..., filters, :][np.ix_(*(grid.taps for grid in grids))].swapaxes(-1, -2)
+    products = _threads.scratch(2, picked.shape, kernel.dtype)
     np.copyto(products, picked)
+    passes = [grid for grid in grids if grid.inputs > 1]
     done, slot = 1, 3
-    for grid in grids:
-        if grid.inputs > 1:
-            g = transforms(grid.outputs, len(grid.taps))[1]
-            rows = products.reshape(done, len(grid.taps), -1)
-            shape = (done, grid.inputs, rows.shape[-1])
-            products = np.matmul(g, rows, out=_threads.scratch(slot, shape, products.dtype))
-            slot = 5 - slot  # the stages alternate between scratch slots 3 and 2
+    for number, grid in enumerate(passes, 1):
+        rows = products.reshape(done, len(grid.taps), -1)
+        shape = (done, grid.inputs, rows.shape[-1])
+        into_target = number == len(passes) and target.flags.c_contiguous
+        if into_target:
+            stage = target.reshape(shape)
+        else:
+            stage = _threads.scratch(slot, shape, kernel.dtype)
+        g = _tap_transform(grid.outputs, len(grid.taps), kernel.dtype)
+        products = np.matmul(g, rows, out=stage)
+        slot = 5 - slot  # the stages alternate between scratch slots 3 and 2
         done *= grid.inputs
-    return products.reshape(done, *picked.shape[-2:])
+    if not (passes and into_target):
+        target[...] = products.reshape(target.shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _tap_transform(outputs: int, taps: int, dtype: np.dtype) -> np.ndarray:
+    """``G`` of ``F(outputs, taps)`` (:func:`transforms`) in ``dtype``."""
+    return transforms(outputs, taps)[1].astype(dtype)
 
 
 def _axis_pass(matrix, rows, cols, source, start, step, target, target_start, target_step, length):

@@ -20,6 +20,8 @@ import functools
 import itertools
 import math
 import numbers
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,7 +34,11 @@ SPATIAL_RANKS = (1, 2, 3)
 MAX_ELEMENTS = 2**40
 """No tensor that convt allocates may have more elements than this."""
 
-_default_data_format = "channels_last"
+_default_data_format: str | None = None
+"""Set by :func:`set_image_data_format`, or read from Keras's ``keras.json`` on first use."""
+_default_data_format_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a child starts with one thread: no holder of the lock
+    os.register_at_fork(after_in_child=_default_data_format_lock._at_fork_reinit)
 
 
 def is_integer(value: object) -> bool:
@@ -98,7 +104,19 @@ def normalize_padding(padding: str) -> str:
 
 
 def image_data_format() -> str:
-    """The data format used when ``data_format=None`` (default ``"channels_last"``)."""
+    """The data format used when ``data_format=None``.
+
+    Until :func:`set_image_data_format` is called, the ``"image_data_format"`` of Keras's
+    configuration file (:mod:`convt.keras_config`), read once, else ``"channels_last"``.
+    """
+    global _default_data_format
+    if _default_data_format is None:
+        from convt import keras_config
+
+        with _default_data_format_lock:
+            if _default_data_format is None:
+                configured = keras_config.configured_image_data_format()
+                _default_data_format = configured or "channels_last"
     return _default_data_format
 
 
@@ -112,13 +130,18 @@ def set_image_data_format(data_format: str) -> None:
         'channels_last'
     """
     global _default_data_format
-    _default_data_format = normalize_data_format(data_format)
+    checked = _checked_data_format(data_format)
+    with _default_data_format_lock:
+        _default_data_format = checked
 
 
 def normalize_data_format(data_format: str | None) -> str:
     """Resolves ``None`` to the default and checks the value."""
-    if data_format is None:
-        return _default_data_format
+    return image_data_format() if data_format is None else _checked_data_format(data_format)
+
+
+def _checked_data_format(data_format: object) -> str:
+    """``data_format`` lower-cased, when it is one of :data:`DATA_FORMATS`."""
     lowered = data_format.lower() if isinstance(data_format, str) else None
     if lowered not in DATA_FORMATS:
         raise ValueError(

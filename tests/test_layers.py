@@ -185,6 +185,19 @@ def test_names_are_unique_and_checked():
         convt.Conv2DTranspose(1, 1, name="a/b")
 
 
+@pytest.mark.parametrize("argument", ["kernel_regularizer", "bias_regularizer",
+                                      "activity_regularizer"])
+def test_a_rank_two_regularizer_is_refused_when_the_layer_is_made(argument):
+    """OrthogonalRegularizer needs rank-2 weights: Keras fails at the first penalty, convt's
+    layers (NumPy and torch alike: the torch test checks its message too) at once."""
+    with pytest.raises(ValueError) as raised:
+        convt.Conv1DTranspose(2, 3, **{argument: "orthogonal_regularizer"})
+    assert str(raised.value) == (
+        "OrthogonalRegularizer penalizes rank-2 weights; the weights and outputs of a "
+        f"transposed convolution have other ranks. Received: {argument}="
+        "OrthogonalRegularizer(factor=0.01, mode='rows')")
+
+
 def test_losses():
     layer = convt.Conv1DTranspose(
         2, 2, kernel_regularizer=regularizers.L2(0.1), bias_regularizer=regularizers.L1(0.2),

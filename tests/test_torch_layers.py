@@ -340,9 +340,10 @@ def test_layers_run_on_cuda():
 def test_regularizers_beyond_the_built_ins():
     layer = ct.Conv1DTranspose(2, 3, kernel_regularizer=lambda w: w.sum(), input_shape=(None, 1))
     torch.testing.assert_close(layer.losses[0], layer.kernel.sum())
-    with pytest.raises(ValueError, match="rank-2 weights"):
-        ct.Conv1DTranspose(2, 3, kernel_regularizer="orthogonal_regularizer",
-                           input_shape=(None, 1))
+    for argument in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+        with pytest.raises(ValueError, match=f"other ranks. Received: {argument}="):
+            ct.Conv1DTranspose(2, 3, **{argument: "orthogonal_regularizer"},
+                               input_shape=(None, 1))
 
 
 def test_an_unbuilt_layer_refuses_a_state_dict_its_config_does_not_allow():

@@ -33,6 +33,7 @@ __all__ = [
     "Regularizer",
     "deserialize",
     "get",
+    "refuse_for_conv_transpose",
     "serialize",
 ]
 
@@ -181,6 +182,23 @@ class OrthogonalRegularizer(Regularizer):
 
     def get_config(self) -> dict[str, Any]:
         return {"factor": self.factor, "mode": self.mode}
+
+
+
+def refuse_for_conv_transpose(regularizer: Regularizer | None, *, name: str) -> None:
+    """Raises for a regularizer that cannot penalize a transposed convolution's weights or
+    outputs: :class:`OrthogonalRegularizer` needs rank 2, and a transposed convolution's
+    kernel has rank 3 to 5, its bias 1, its outputs 3 to 5. Keras accepts it and fails at
+    the first penalty; convt refuses it when the layer is made.
+
+    Example:
+        >>> refuse_for_conv_transpose(L2(0.01), name="kernel_regularizer")  # applicable
+    """
+    if isinstance(regularizer, OrthogonalRegularizer):
+        raise ValueError(
+            "OrthogonalRegularizer penalizes rank-2 weights; the weights and outputs of a "
+            f"transposed convolution have other ranks. Received: {name}={regularizer!r}"
+        )
 
 
 _REGISTRY = Registry(

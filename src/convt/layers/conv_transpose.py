@@ -70,7 +70,8 @@ class ConvTranspose(ConvTransposeConfig, Layer):
             dilation_rate, activation=activation, use_bias=use_bias,
             kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
             kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
         )
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.kernel = None

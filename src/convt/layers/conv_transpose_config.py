@@ -42,10 +42,12 @@ class ConvTransposeConfig:
         bias_initializer: Any,
         kernel_regularizer: Any,
         bias_regularizer: Any,
+        activity_regularizer: Any,
         kernel_constraint: Any,
         bias_constraint: Any,
     ) -> None:
-        """Validates the arguments with Keras's messages and stores them resolved.
+        """Validates the arguments with Keras's messages and stores them resolved
+        (``activity_regularizer`` is only checked: the layer's base class stores it).
 
         Raises:
             ValueError: for any invalid argument.
@@ -78,6 +80,10 @@ class ConvTransposeConfig:
             "zeros" if bias_initializer is None else bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        for name, value in (("kernel_regularizer", self.kernel_regularizer),
+                            ("bias_regularizer", self.bias_regularizer),
+                            ("activity_regularizer", regularizers.get(activity_regularizer))):
+            regularizers.refuse_for_conv_transpose(value, name=name)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
 

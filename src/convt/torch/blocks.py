@@ -137,11 +137,7 @@ def torch_regularizer(regularizer: Any) -> TensorFunction | None:
         return None
     if isinstance(regularizer, R.L1L2):
         return partial(_l1_l2, regularizer)
-    if isinstance(regularizer, R.OrthogonalRegularizer):
-        raise ValueError(
-            "OrthogonalRegularizer penalizes rank-2 weights; the weights and outputs of a "
-            f"transposed convolution have other ranks. Received: regularizer={regularizer!r}"
-        )
+    R.refuse_for_conv_transpose(regularizer, name="regularizer")
     return _TensorsOnly(regularizer, "regularizer")
 
 

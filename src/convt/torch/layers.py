@@ -121,7 +121,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
         arguments.apply_defaults()
         arguments = arguments.arguments
         del arguments["self"]
-        activity_regularizer = arguments.pop("activity_regularizer")
+        activity_regularizer = arguments["activity_regularizer"]
         kwargs = arguments.pop("kwargs")
         self._configure(**arguments)
         Layer.__init__(self, activity_regularizer=activity_regularizer, **kwargs)

@@ -423,9 +423,46 @@ def test_dtype_policy_follows_the_parameters():
     x = torch.randn(1, 3, 3, 1, dtype=torch.float64) * 1e3
     torch.testing.assert_close(copy(x), layer(x), rtol=0, atol=0)
     assert layer.half().dtype == "float16"
-    assert layer.bfloat16().dtype == "float16"  # bfloat16 has no policy: the last one stays
+    assert layer.bfloat16().dtype == "bfloat16"
+    assert layer.get_config()["dtype"]["config"]["name"] == "bfloat16"
     mixed = ct.Conv2DTranspose(2, 3, dtype="mixed_float16").double()
     assert mixed.dtype_policy.name == "mixed_float16"
+
+
+@pytest.mark.parametrize(("dtype", "variable", "compute"), [
+    ("bfloat16", torch.bfloat16, torch.bfloat16),
+    (torch.bfloat16, torch.bfloat16, torch.bfloat16),
+    ("mixed_bfloat16", torch.float32, torch.bfloat16),
+])
+def test_bfloat16_policies_as_keras_takes_them(dtype, variable, compute):
+    layer = ct.Conv2DTranspose(3, 3, strides=2, padding="same", dtype=dtype)
+    x = torch.randn(2, 5, 5, 4)
+    out = layer(x)
+    assert layer.kernel.dtype == variable and out.dtype == compute
+    kernel, bias = layer.get_weights()  # NumPy has no bfloat16: float32 copies
+    assert kernel.dtype == bias.dtype == np.float32
+    expected = convt.ops.conv_transpose(
+        x.to(compute).double().numpy(), kernel.astype(np.float64), strides=2, padding="same")
+    torch.testing.assert_close(out.double(), torch.from_numpy(expected + bias), rtol=0.02,
+                               atol=0.05)
+    copy = ct.Conv2DTranspose.from_config(layer.get_config())
+    copy.build(x.shape)
+    copy.set_weights(layer.get_weights())
+    assert torch.equal(copy(x), out)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "mixed_bfloat16"])
+def test_the_numpy_layers_refuse_bfloat16_and_say_where_it_is_taken(dtype):
+    message = ("Expected `dtype` to be one of ['float16', 'float32', 'float64', "
+               "'mixed_float16'] (NumPy has no bfloat16: the torch layers, convt.torch, take "
+               f"'bfloat16' and 'mixed_bfloat16'). Received: dtype='{dtype}'")
+    with pytest.raises(ValueError) as raised:
+        convt.Conv2DTranspose(3, 3, dtype=dtype)
+    assert str(raised.value) == message
+    config = ct.Conv2DTranspose(3, 3, dtype=dtype).get_config()
+    with pytest.raises(ValueError) as raised:
+        convt.Conv2DTranspose.from_config(config)
+    assert str(raised.value) == message
 
 
 def test_converters_keep_bfloat16():

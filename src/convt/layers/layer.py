@@ -179,13 +179,18 @@ class Layer(NodeAPI):
         activity_regularizer: regularizer applied to the output of each call.
         trainable: whether the weights are trainable.
         dtype: dtype policy name (``"float32"``, ``"float64"``, ``"float16"``,
-            ``"mixed_float16"``) or a serialized ``DTypePolicy``.
+            ``"mixed_float16"``; the torch layers also ``"bfloat16"``,
+            ``"mixed_bfloat16"``), a NumPy or torch dtype, or a serialized ``DTypePolicy``.
         name: layer name; unique by default.
         input_shape, batch_input_shape, batch_size, input_dim: the Keras 2 / R
             way to declare the input of a first layer; when the shape is known
             the layer builds at once.
         weights: initial weights (as ``set_weights`` takes), set when built.
     """
+
+    _holds_bfloat16 = False
+    """Whether the ``"bfloat16"`` and ``"mixed_bfloat16"`` policies are taken: not in NumPy,
+    which has no bfloat16 (the torch layers take them)."""
 
     def __init__(
         self,
@@ -210,7 +215,7 @@ class Layer(NodeAPI):
                 "Expected `trainable` to be a boolean. "
                 f"Received: trainable={trainable!r} (of type {type(trainable).__name__})"
             )
-        self.dtype_policy = DTypePolicy.get(dtype)
+        self.dtype_policy = DTypePolicy.get(dtype, bfloat16=self._holds_bfloat16)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.batch_input_shape = batch_input_shape_from(
             input_shape, batch_input_shape, batch_size, input_dim

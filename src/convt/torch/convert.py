@@ -187,8 +187,8 @@ def from_torch(module: torch.nn.Module, **kwargs: Any) -> ConvTransposeConfig:
         dilation_rate=module.dilation, use_bias=module.bias is not None,
         input_shape=(module.in_channels,) + (None,) * rank, **kwargs,
     )
-    # The parameters take the module's dtype (the policy follows, but for bfloat16), unless
-    # the caller asked for a dtype policy of their own.
+    # The parameters take the module's dtype (the policy follows), unless the caller asked
+    # for a dtype policy of their own.
     layer.to(weight.device, None if "dtype" in kwargs else weight.dtype)
     weights = [from_torch_kernel(weight, rank)]
     if module.bias is not None:

@@ -46,7 +46,7 @@ from convt.layers.layer import Layer
 from convt.layers.node_api import refuse_mask
 from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
 
-_FOLLOWED_DTYPES = ("float16", "float32", "float64")
+_FOLLOWED_DTYPES = ("float16", "float32", "float64", "bfloat16")
 
 _SIGNATURE = inspect.signature(NumpyConvTranspose.__init__)
 """The constructor's arguments: those of the NumPy layer, read rather than restated."""
@@ -114,6 +114,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
     """
 
     cls_to_become = None
+    _holds_bfloat16 = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -152,13 +153,13 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
 
     def _apply(self, fn: Any, recurse: bool = True) -> ConvTranspose:
         """torch's ``.to()``/``.double()``/``.half()``: the dtype policy follows the kernel's
-        new dtype (float16, float32 or float64; a mixed policy and bfloat16, which has no
-        NumPy policy, keep theirs), so that ``dtype`` and ``get_config`` tell the truth."""
+        new dtype (float16, bfloat16, float32 or float64; a mixed policy keeps its own), so
+        that ``dtype`` and ``get_config`` tell the truth."""
         module = super()._apply(fn, recurse)
         dtype = str(self.kernel.dtype).removeprefix("torch.")
         policy = self.dtype_policy
         if policy.compute_dtype == policy.variable_dtype and dtype in _FOLLOWED_DTYPES:
-            self.dtype_policy = DTypePolicy.get(dtype)
+            self.dtype_policy = DTypePolicy.get(dtype, bfloat16=True)
         return module
 
     def _uninitialized(self) -> UninitializedParameter:
@@ -268,7 +269,8 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
         if getattr(initializer, "seed", 0) is None:
             seed = int(torch.randint(0, 2**31 - 1, ()))
             initializer = type(initializer).from_config({**initializer.get_config(), "seed": seed})
-        return initializer(shape, dtype=self.dtype)
+        # NumPy has no bfloat16: such a parameter takes float32 values, rounded by assign.
+        return initializer(shape, dtype="float32" if self.dtype == "bfloat16" else self.dtype)
 
     def initialize_parameters(self, inputs: torch.Tensor, *_: Any, **__: Any) -> None:
         """The lazy-module hook: checks the first input and builds from its shape."""

@@ -7,14 +7,17 @@ The end of the file checks the allow-list behaviour shared by all four registrie
 import builtins
 import contextlib
 import importlib
+import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convt import activations, constraints, initializers, regularizers
 from convt.initializers import (
+    STFT,
     Constant,
     GlorotNormal,
     GlorotUniform,
@@ -387,6 +390,7 @@ CLASS_NAMES = {
         LecunUniform: ["lecun_uniform"],
         LecunNormal: ["lecun_normal"],
         Orthogonal: ["orthogonal", "OrthogonalInitializer"],
+        STFT: ["stft", "STFTInitializer"],
     },
     "regularizers": {
         regularizers.L1: ["l1"],
@@ -592,3 +596,102 @@ def test_configs_written_by_keras_3_0_name_their_classes_own_modules():
         assert type(obj).__name__ == name
     with pytest.raises(ValueError, match="Received: module='os.path'"):
         initializers.get({"module": "os.path", "class_name": "Zeros", "config": {}})
+
+
+STFT_GOLDEN = Path(__file__).parent / "fixtures" / "golden_stft.npz"
+
+
+def _stft_cases():
+    with np.load(STFT_GOLDEN) as golden:
+        count = sum(key.startswith("args_") for key in golden.files)
+        return [(json.loads(str(golden[f"args_{i}"])), tuple(int(n) for n in golden[f"shape_{i}"]),
+                 golden[f"values_{i}"]) for i in range(count)]
+
+
+@pytest.mark.parametrize(("args", "shape", "expected"), _stft_cases(),
+                         ids=lambda value: json.dumps(value) if isinstance(value, dict) else "")
+def test_stft_matches_keras(args, shape, expected):
+    """Keras 3.15.1's values asked for in float64 (tools/make_stft_golden.py): every window
+    convt computes, a SciPy one (flattop), window values, both sides, every scaling, periodic
+    or not. Keras's angles carry a float32 pi even then (errors up to 1.6e-6 here, at angles
+    up to 22); convt's are exact (the next test)."""
+    if args["window"] == "flattop":
+        pytest.importorskip("scipy")
+    initializer = STFT(**args)
+    expected = np.broadcast_to(expected, shape)  # Keras gives one channel, whatever the shape
+    np.testing.assert_allclose(initializer(shape, dtype="float64"), expected, rtol=0,
+                               atol=3e-6)
+    again = initializers.deserialize(initializers.serialize(initializer))
+    np.testing.assert_array_equal(again(shape, dtype="float32"), initializer(shape))
+
+
+@pytest.mark.parametrize("side", ["real", "imag"])
+def test_stft_values_are_the_exact_dft_basis(side):
+    """Against angles reduced exactly (integers modulo the DFT length) before the cosine."""
+    frame, bins = 1024, 513
+    values = STFT(side, window=None, scaling=None)((frame, 1, bins), dtype="float64")[:, 0]
+    length = 2 * (bins - 1)
+    turns = np.outer(np.arange(frame), np.arange(bins)) % length
+    angles = -2 * np.pi * turns / length
+    expected = np.cos(angles) if side == "real" else np.sin(angles)
+    np.testing.assert_allclose(values, expected, rtol=0, atol=1e-12)
+
+
+def test_stft_sums_frequency_channels_back_into_frames_in_a_transposed_convolution():
+    """A one-filter Conv1DTranspose with the real STFT kernel (no window) turns one frame's
+    real spectrum (the bins of a cosine) back into its samples, as an inverse DFT."""
+    import convt
+
+    frame, bins = 8, 5
+    layer = convt.Conv1DTranspose(1, frame, strides=frame, use_bias=False,
+                                  kernel_initializer=STFT("real", window=None, scaling=None))
+    spectrum = np.zeros((1, 1, bins), np.float64)
+    spectrum[0, 0, 1] = 1.0  # one cosine of one period per frame
+    samples = layer(spectrum.astype(np.float32))[0, :, 0]
+    np.testing.assert_allclose(samples, np.cos(2 * np.pi * np.arange(frame) / frame), atol=1e-6)
+    assert layer.get_config()["kernel_initializer"]["class_name"] == "STFT"
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (dict(side="both"), "Expected `side` to be one of 'real', 'imag'. Received: side='both'"),
+    (dict(scaling="l2"), "Expected `scaling` to be one of 'density', 'spectrum' or None. "
+                         "Received: scaling='l2'"),
+    (dict(periodic=1), "Expected `periodic` to be a boolean. Received: periodic=1"),
+    (dict(window=[[1.0, 2.0]]), "Expected `window` to be a window name, None, or a 1-D "
+                                "sequence of finite numbers. Received: window=[[1.0, 2.0]]"),
+    (dict(window=[1.0, float("nan")]), "Received: window=[1.0, nan]"),
+    (dict(window=b"hann"), "Received: window=b'hann'"),
+])
+def test_stft_argument_errors(arguments, message):
+    with pytest.raises(ValueError) as raised:
+        STFT(**arguments)
+    assert message in str(raised.value)
+
+
+def test_stft_window_names_with_and_without_scipy(monkeypatch):
+    pytest.importorskip("scipy")
+    with pytest.raises(ValueError) as raised:
+        STFT(window="kaiser")  # needs a parameter: no window by that name alone
+    assert str(raised.value).startswith("Expected `window` to name a window of "
+                                        "scipy.signal.windows (")
+    assert str(raised.value).endswith("Received: window='kaiser'")
+    monkeypatch.setitem(__import__("sys").modules, "scipy", None)  # as if not installed
+    assert STFT(window="hamm")((3, 1, 2)).shape == (3, 1, 2)
+    with pytest.raises(ValueError) as raised:
+        STFT(window="flattop")
+    assert str(raised.value) == (
+        "Expected `window` to be one of ['bartlett', 'blackman', 'boxcar', 'hamming', 'hann', "
+        "'triang'] (or an alias SciPy gives them), None or an array of values; other windows "
+        "of scipy.signal.windows need SciPy installed. Received: window='flattop'")
+
+
+@pytest.mark.parametrize(("shape", "window", "message"), [
+    ((4, 1), "hann", "Received: shape=(4, 1)"),
+    ((4, 1, 1), "hann", "with at least 2 bins. Received: shape=(4, 1, 1)"),
+    ((4, 1, 3), [1.0, 2.0], "Expected `window` values for each of the frame_length=4 samples. "
+                            "Received: 2 values"),
+])
+def test_stft_shape_errors(shape, window, message):
+    with pytest.raises(ValueError) as raised:
+        STFT(window=window)(shape)
+    assert message in str(raised.value)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from convt import windows
 from convt._registry import Configurable, Registry, float_arg
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Orthogonal",
     "RandomNormal",
     "RandomUniform",
+    "STFT",
     "TruncatedNormal",
     "VarianceScaling",
     "Zeros",
@@ -592,6 +594,106 @@ class Orthogonal(_RandomInitializer):
         return {**super().get_config(), "gain": self.gain}
 
 
+
+class STFT(Initializer):
+    """Kernels of a short-time Fourier transform: the real or imaginary part of the DFT
+    basis over a window's samples, as Keras 3's ``STFT`` initializer (``STFTInitializer``).
+
+    For shape ``(frame_length, channels, bins)`` the value at ``(t, c, f)`` is
+    ``cos(a)`` (``side="real"``) or ``sin(a)`` (``"imag"``) with ``a = -2 pi t f /
+    (2 (bins - 1))``, times ``window[t] / scale``: the window of ``frame_length``
+    samples, and ``scale`` its L2 norm (``"density"``), L1 norm (``"spectrum"``) or 1
+    (None). In a ``Conv1DTranspose`` of one filter, ``(frame_length, 1, bins)`` is the
+    kernel that sums ``bins`` frequency channels back into frames (an inverse STFT's
+    synthesis). Values are computed in float64 and rounded once; Keras multiplies the
+    angles by a float32 pi even for float64 kernels, so its values differ from these by up
+    to about ``|a|`` times 6e-8 (2e-4 at 1024 samples). Every channel gets the same values
+    (Keras returns one channel, ``(frame_length, 1, bins)``, whatever the shape asked).
+
+    Args:
+        side: ``"real"`` or ``"imag"``.
+        window: a window name of ``scipy.signal.windows`` (:mod:`convt.windows`
+            computes ``hann``, ``hamming``, ``blackman``, ``bartlett``, ``triang`` and
+            ``boxcar``; others need SciPy), its values (``frame_length`` numbers), or None.
+        scaling: ``"density"``, ``"spectrum"`` or None.
+        periodic: a periodic window (for spectral analysis) rather than a symmetric one.
+
+    Raises:
+        ValueError: for an invalid argument; on call, for a shape of rank other than 3,
+            fewer than 2 bins, or window values of another length.
+
+    Example:
+        >>> STFT("real", window=None)((4, 1, 3), dtype="float64")[:, 0].round(6).tolist()
+        [[1.0, 1.0, 1.0], [1.0, 0.0, -1.0], [1.0, -1.0, 1.0], [1.0, -0.0, -1.0]]
+    """
+
+    def __init__(
+        self,
+        side: str = "real",
+        window: str | Sequence[float] | None = "hann",
+        scaling: str | None = "density",
+        periodic: bool = False,
+    ) -> None:
+        if side not in ("real", "imag"):
+            raise ValueError(
+                f"Expected `side` to be one of 'real', 'imag'. Received: side={side!r}")
+        if scaling not in ("density", "spectrum", None):
+            raise ValueError(
+                "Expected `scaling` to be one of 'density', 'spectrum' or None. "
+                f"Received: scaling={scaling!r}")
+        if not isinstance(periodic, bool):
+            raise ValueError(
+                f"Expected `periodic` to be a boolean. Received: periodic={periodic!r}")
+        self.side, self.scaling, self.periodic = side, scaling, periodic
+        self.window = _check_window(window)
+
+    def _generate(self, shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) != 3 or shape[2] < 2:
+            raise ValueError(
+                "Expected `shape` to be (frame_length, channels, bins) with at least 2 bins. "
+                f"Received: shape={shape}")
+        frame_length, _, bins = shape
+        angles = (-2.0 * np.pi / (2 * (bins - 1))) * np.outer(np.arange(frame_length),
+                                                              np.arange(bins))
+        basis = np.cos(angles) if self.side == "real" else np.sin(angles)
+        window = self._window(frame_length)
+        if window is not None:
+            scale = {"density": np.sqrt(np.sum(window**2)), "spectrum": np.sum(np.abs(window)),
+                     None: 1.0}[self.scaling]
+            basis = basis * window[:, None] / scale
+        return np.broadcast_to(basis[:, None, :], shape)
+
+    def _window(self, frame_length: int) -> np.ndarray | None:
+        if self.window is None or not isinstance(self.window, str):
+            window = None if self.window is None else np.asarray(self.window, np.float64)
+            if window is not None and window.shape != (frame_length,):
+                raise ValueError(
+                    "Expected `window` values for each of the frame_length="
+                    f"{frame_length} samples. Received: {len(window)} values")
+            return window
+        return windows.get_window(self.window, frame_length, periodic=self.periodic)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"side": self.side, "window": self.window, "periodic": self.periodic,
+                "scaling": self.scaling}
+
+
+def _check_window(window: Any) -> str | list[float] | None:
+    """A window name (checked), None, or its values as a list of finite floats (for configs)."""
+    if window is None:
+        return None
+    if isinstance(window, str):
+        windows.check_window_name(window)
+        return window
+    values = np.asarray(window) if not isinstance(window, bytes) else None
+    if values is None or values.ndim != 1 or values.dtype.kind not in "iuf" or not (
+            np.isfinite(values).all()):
+        raise ValueError(
+            "Expected `window` to be a window name, None, or a 1-D sequence of finite "
+            f"numbers. Received: window={window!r}")
+    return [float(value) for value in values]
+
+
 _REGISTRY = Registry(
     kind="initializer",
     module="keras.initializers",
@@ -602,7 +704,7 @@ _REGISTRY = Registry(
     objects=[
         Zeros, Ones, Constant, Identity, RandomUniform, RandomNormal, TruncatedNormal,
         VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
-        LecunNormal, Orthogonal,
+        LecunNormal, Orthogonal, STFT,
     ],
     aliases={  # Keras's older names, kept for compatibility
         "zero": Zeros,
@@ -611,6 +713,7 @@ _REGISTRY = Registry(
         "normal": RandomNormal,
         "IdentityInitializer": Identity,
         "OrthogonalInitializer": Orthogonal,
+        "STFTInitializer": STFT,
     },
 )  # fmt: skip
 

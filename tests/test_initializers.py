@@ -661,6 +661,8 @@ def test_stft_sums_frequency_channels_back_into_frames_in_a_transposed_convoluti
                                 "sequence of finite numbers. Received: window=[[1.0, 2.0]]"),
     (dict(window=[1.0, float("nan")]), "Received: window=[1.0, nan]"),
     (dict(window=b"hann"), "Received: window=b'hann'"),
+    (dict(window=[1.0, [2.0, 3.0]]), "Received: window=[1.0, [2.0, 3.0]]"),
+    (dict(window=["1", "2"]), "Received: window=['1', '2']"),
 ])
 def test_stft_argument_errors(arguments, message):
     with pytest.raises(ValueError) as raised:

@@ -73,7 +73,7 @@ def test_an_invalid_value_raises_with_the_path_and_the_value(keras_home):
     (b"{not json", "it is not JSON"),
     (b"\xff\xfe", "it is not JSON"),
     (b'["channels_first"]', "it holds a list, not a JSON object"),
-    (b" " * (keras_config.MAX_FILE_BYTES + 1), "not a regular file of at most 65536 bytes"),
+    (b" " * (keras_config.MAX_FILE_BYTES + 1), "it is not a regular file of at most 65536 bytes"),
 ])
 def test_an_unreadable_file_is_ignored_with_a_warning(keras_home, content, reason):
     (keras_home / "keras.json").write_bytes(content)

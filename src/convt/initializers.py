@@ -664,14 +664,16 @@ class STFT(Initializer):
         return np.broadcast_to(basis[:, None, :], shape)
 
     def _window(self, frame_length: int) -> np.ndarray | None:
-        if self.window is None or not isinstance(self.window, str):
-            window = None if self.window is None else np.asarray(self.window, np.float64)
-            if window is not None and window.shape != (frame_length,):
-                raise ValueError(
-                    "Expected `window` values for each of the frame_length="
-                    f"{frame_length} samples. Received: {len(window)} values")
-            return window
-        return windows.get_window(self.window, frame_length, periodic=self.periodic)
+        """The window's ``frame_length`` samples, or None for no window."""
+        if self.window is None:
+            return None
+        if isinstance(self.window, str):
+            return windows.get_window(self.window, frame_length, periodic=self.periodic)
+        if len(self.window) != frame_length:
+            raise ValueError(
+                "Expected `window` values for each of the frame_length="
+                f"{frame_length} samples. Received: {len(self.window)} values")
+        return np.asarray(self.window, np.float64)
 
     def get_config(self) -> dict[str, Any]:
         return {"side": self.side, "window": self.window, "periodic": self.periodic,
@@ -685,13 +687,16 @@ def _check_window(window: Any) -> str | list[float] | None:
     if isinstance(window, str):
         windows.check_window_name(window)
         return window
-    values = np.asarray(window) if not isinstance(window, bytes) else None
+    try:
+        values = None if isinstance(window, bytes) else np.asarray(window)
+    except ValueError:  # ragged nested sequences
+        values = None
     if values is None or values.ndim != 1 or values.dtype.kind not in "iuf" or not (
             np.isfinite(values).all()):
         raise ValueError(
             "Expected `window` to be a window name, None, or a 1-D sequence of finite "
             f"numbers. Received: window={window!r}")
-    return [float(value) for value in values]
+    return values.astype(np.float64).tolist()
 
 
 _REGISTRY = Registry(

@@ -71,7 +71,7 @@ def _read_object(path: str) -> dict | None:
         with open(path, "rb", opener=_open_without_blocking) as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
-                _ignore(path, f"not a regular file of at most {MAX_FILE_BYTES} bytes")
+                _ignore(path, f"it is not a regular file of at most {MAX_FILE_BYTES} bytes")
                 return None
             text = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:

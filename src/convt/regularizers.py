@@ -184,7 +184,6 @@ class OrthogonalRegularizer(Regularizer):
         return {"factor": self.factor, "mode": self.mode}
 
 
-
 def refuse_for_conv_transpose(regularizer: Regularizer | None, *, name: str) -> None:
     """Raises for a regularizer that cannot penalize a transposed convolution's weights or
     outputs: :class:`OrthogonalRegularizer` needs rank 2, and a transposed convolution's

@@ -129,15 +129,13 @@ def _l1_l2(regularizer: R.L1L2, weight: torch.Tensor) -> torch.Tensor:
 def torch_regularizer(regularizer: Any) -> TensorFunction | None:
     """A function from a weight tensor to its differentiable penalty (a 0-d tensor).
 
-    Raises:
-        ValueError: for ``OrthogonalRegularizer``, which needs rank-2 weights
-            (a transposed convolution's kernel has rank 3 to 5, its bias 1).
+    An ``OrthogonalRegularizer`` never comes here: the layers refuse it when they are made
+    (:func:`convt.regularizers.refuse_for_conv_transpose`).
     """
     if regularizer is None:
         return None
     if isinstance(regularizer, R.L1L2):
         return partial(_l1_l2, regularizer)
-    R.refuse_for_conv_transpose(regularizer, name="regularizer")
     return _TensorsOnly(regularizer, "regularizer")
 
 

@@ -621,6 +621,8 @@ def test_stft_matches_keras(args, shape, expected):
     expected = np.broadcast_to(expected, shape)  # Keras gives one channel, whatever the shape
     np.testing.assert_allclose(initializer(shape, dtype="float64"), expected, rtol=0,
                                atol=3e-6)
+    values = initializer(shape, dtype="float64")
+    assert values.flags.writeable and values.flags.c_contiguous  # a new array, as all give
     again = initializers.deserialize(initializers.serialize(initializer))
     np.testing.assert_array_equal(again(shape, dtype="float32"), initializer(shape))
 

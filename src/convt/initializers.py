@@ -661,7 +661,7 @@ class STFT(Initializer):
             scale = {"density": np.sqrt(np.sum(window**2)), "spectrum": np.sum(np.abs(window)),
                      None: 1.0}[self.scaling]
             basis = basis * window[:, None] / scale
-        return np.broadcast_to(basis[:, None, :], shape)
+        return np.repeat(basis[:, None, :], shape[1], axis=1)  # a new array per call
 
     def _window(self, frame_length: int) -> np.ndarray | None:
         """The window's ``frame_length`` samples, or None for no window."""

@@ -468,12 +468,12 @@ def _transform_filters(kernel: np.ndarray, grids: Grids, filters: slice, target:
     products = _threads.scratch(2, picked.shape, kernel.dtype)
     np.copyto(products, picked)
     passes = [grid for grid in grids if grid.inputs > 1]
+    last_into_target = bool(passes) and target.flags.c_contiguous
     done, slot = 1, 3
     for number, grid in enumerate(passes, 1):
         rows = products.reshape(done, len(grid.taps), -1)
         shape = (done, grid.inputs, rows.shape[-1])
-        into_target = number == len(passes) and target.flags.c_contiguous
-        if into_target:
+        if last_into_target and number == len(passes):
             stage = target.reshape(shape)
         else:
             stage = _threads.scratch(slot, shape, kernel.dtype)
@@ -481,7 +481,7 @@ def _transform_filters(kernel: np.ndarray, grids: Grids, filters: slice, target:
         products = np.matmul(g, rows, out=stage)
         slot = 5 - slot  # the stages alternate between scratch slots 3 and 2
         done *= grid.inputs
-    if not (passes and into_target):
+    if not last_into_target:
         target[...] = products.reshape(target.shape)
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import convt
 from convt import ops
-from convt._shapes import plan_conv_transpose
+from convt._shapes import plan_conv_transpose, remembered_plan
 from convt.backends import numpy as numpy_backend
 from tests import reference
 
@@ -296,12 +296,27 @@ def test_shape_errors(x_shape, w_shape, message):
         ops.conv_transpose(np.ones(x_shape), np.ones(w_shape))
 
 
-@pytest.mark.parametrize("strides", [2.0, True, (2.0,)])
-def test_a_remembered_plan_never_accepts_an_equal_non_int(strides):
+@pytest.mark.parametrize(
+    ("name", "value", "plain"),
+    [("strides", 2.0, 2), ("strides", True, 1), ("strides", (2.0,), (2,)),
+     ("dilation_rate", (True,), (1,)), ("output_padding", 1.0, 1),
+     ("output_padding", (1.0,), (1,))],
+)
+def test_a_remembered_plan_never_accepts_an_equal_non_int(name, value, plain):
     x, w = np.ones((1, 3, 1)), np.ones((3, 1, 1))
-    ops.conv_transpose(x, w, strides=2 if strides is not True else 1)
-    with pytest.raises(ValueError, match=re.escape(f"Received: strides={strides!r}")):
-        ops.conv_transpose(x, w, strides=strides)
+    kwargs = {"strides": 2} if name == "output_padding" else {}
+    ops.conv_transpose(x, w, **kwargs, **{name: plain})
+    with pytest.raises(ValueError, match=re.escape(f"Received: {name}={value!r}")):
+        ops.conv_transpose(x, w, **kwargs, **{name: value})
+
+
+@pytest.mark.parametrize(("plain", "dimension"), [(3, 3.0), (1, True)], ids=["float", "bool"])
+def test_a_remembered_plan_never_accepts_an_equal_non_int_dimension(plain, dimension):
+    remembered_plan((1, plain, 1), (plain, 1, 1))
+    with pytest.raises(ValueError, match=re.escape(f"inputs_shape=(1, {dimension!r}, 1)")):
+        remembered_plan((1, dimension, 1), (plain, 1, 1))
+    with pytest.raises(ValueError, match="non-negative integers"):
+        remembered_plan((1, plain, 1), (dimension, 1, 1))
 
 
 def test_a_remembered_plan_follows_the_default_data_format():

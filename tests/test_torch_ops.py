@@ -186,6 +186,19 @@ def test_low_precision_keeps_its_dtype_and_rounds_once(dtype):
     np.testing.assert_allclose(got.double().numpy(), exact.numpy(), rtol=ulp, atol=ulp)
 
 
+@pytest.mark.parametrize(
+    ("inputs", "kernel", "work", "returned"),
+    [("float32", "float32", "float32", "float32"), ("float64", "float64", "float64", "float64"),
+     ("float32", "float64", "float64", "float64"), ("float64", "float32", "float64", "float64"),
+     ("float16", "float16", "float32", "float16"), ("float16", "float32", "float32", "float32"),
+     ("bfloat16", "float64", "float64", "float64"), ("int64", "int32", "float32", "float32")],
+)
+def test_compute_dtypes_promote_as_the_numpy_backend(inputs, kernel, work, returned):
+    got = torch_backend.compute_dtypes(torch.ones(1, dtype=getattr(torch, inputs)),
+                                       torch.ones(1, dtype=getattr(torch, kernel)))
+    assert got == (getattr(torch, work), getattr(torch, returned))
+
+
 def test_mixed_numpy_and_torch_and_integer_inputs():
     x, w = _arrays((4,), 3, "channels_last")
     expected = ops.conv_transpose(x, w, strides=2)

@@ -22,7 +22,7 @@ import math
 import numbers
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -644,20 +644,32 @@ def remembered_plan(
     us of a tiny call). Only exact ints, strings, None and tuples of ints are
     remembered: a float or a bool equals an int as a key and would reuse a
     valid plan instead of raising, so other types are planned afresh.
-    ``data_format=None`` is resolved first, as the default can change.
+    ``data_format=None`` is resolved first, as the default can change. The
+    arguments are remembered in the order given (a call site gives one order).
     """
     if arguments.get("data_format") is None:
         arguments["data_format"] = image_data_format()
     input_shape, kernel_shape = tuple(input_shape), tuple(kernel_shape)
-    if all(map(_is_plain, (input_shape, kernel_shape, *arguments.values()))):
-        return _plan_memory(input_shape, kernel_shape, tuple(sorted(arguments.items())))
+    if _are_plain(input_shape + kernel_shape, arguments.values()):
+        return _plan_memory(input_shape, kernel_shape, tuple(arguments.items()))
     return plan_conv_transpose(input_shape, kernel_shape, **arguments)
 
 
-def _is_plain(value: object) -> bool:
-    if type(value) is tuple:
-        return all(type(item) is int for item in value)
-    return value is None or type(value) is int or type(value) is str
+_INT = frozenset((int,))
+_PLAIN_SCALARS = frozenset((int, str, type(None)))
+
+
+def _are_plain(dimensions: tuple[Any, ...], arguments: Iterable[Any]) -> bool:
+    """Exact ints as dimensions; exact ints, strings, None or tuples of ints as arguments."""
+    if not _INT.issuperset(map(type, dimensions)):
+        return False
+    for value in arguments:
+        if type(value) is tuple:
+            if not _INT.issuperset(map(type, value)):
+                return False
+        elif type(value) not in _PLAIN_SCALARS:
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=1024)

@@ -47,7 +47,8 @@ _FUNCTIONS = {
     3: F.conv_transpose3d,
 }
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-_FLOATS = (*_LOW_PRECISION, torch.float32, torch.float64)
+_FULL_PRECISION = (torch.float32, torch.float64)
+_FLOATS = (*_LOW_PRECISION, *_FULL_PRECISION)
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,13 @@ def torch_window(plan: AxisPlan) -> TorchWindow:
     return TorchWindow(padding, output_padding, keep, plan.output_length - keep)
 
 
-def _torch_order(rank: int) -> tuple[int, ...]:
-    """The Keras kernel's axes in torch's order ``(in, filters, *kernel_size)``."""
-    return (rank + 1, rank, *range(rank))
+# The Keras kernel's axes in torch's order ``(in, filters, *kernel_size)``, per spatial rank.
+_TORCH_ORDERS = {rank: (rank + 1, rank, *range(rank)) for rank in (1, 2, 3)}
 
 
 def to_torch_kernel(kernel: torch.Tensor, rank: int) -> torch.Tensor:
     """Keras's ``(*kernel_size, filters, in)`` as torch's ``(in, filters, *kernel_size)``."""
-    return kernel.permute(_torch_order(rank))
+    return kernel.permute(*_TORCH_ORDERS[rank])
 
 
 def from_torch_kernel(weight: torch.Tensor, rank: int) -> torch.Tensor:
@@ -135,6 +135,8 @@ def compute_dtypes(inputs: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.dt
     Raises:
         TypeError: for complex tensors and float8 types.
     """
+    if inputs.dtype == kernel.dtype and inputs.dtype in _FULL_PRECISION:  # without promotion
+        return inputs.dtype, inputs.dtype
     try:
         result = torch.result_type(inputs, kernel)
     except RuntimeError:  # float8 types, which torch does not promote
@@ -178,8 +180,8 @@ def conv_transpose(
     """
     work_dtype, out_dtype = compute_dtypes(inputs, kernel)
     channels_last = args.data_format == "channels_last"
-    spatial = tuple(inputs.shape[1:-1] if channels_last else inputs.shape[2:])
-    launch = _remembered(_launch_memory, _launch, args, spatial)
+    spatial = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
+    launch = _unless_compiling(_launch_memory, _launch)(args, spatial)
     x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
     if x.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial:
         return _zeros(x, kernel, launch, channels_last).to(out_dtype)
@@ -282,7 +284,7 @@ def kernel_layout(args: ConvTransposeArgs) -> tuple[int, ...]:
     """
     if gemm_method(args) is not None:
         return tuple(range(args.rank + 2))
-    return _torch_order(args.rank)
+    return _TORCH_ORDERS[args.rank]
 
 
 def laid_out(tensor: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
@@ -374,8 +376,8 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
         False
     """
     recorded = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
-    return (not recorded and x.device.type == "cpu" and launch.rank in _CHANNELS_LAST
-            and max(launch.stride) > 1 and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
+    return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST and not recorded
+            and x.device.type == "cpu" and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
             and math.prod(x.shape[2:]) >= CHANNELS_LAST_MIN_PIXELS)
 
 
@@ -389,9 +391,8 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     weight = to_torch_kernel(kernel, launch.rank)
     if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
         weight = weight.contiguous()
-    out = _FUNCTIONS[launch.rank](
-        x, weight, stride=launch.stride, padding=launch.padding,
-        output_padding=launch.output_padding, dilation=launch.dilation,
+    out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
+        x, weight, None, launch.stride, launch.padding, launch.output_padding, 1, launch.dilation
     )
     return out.movedim(1, -1) if channels_last else out
 
@@ -458,21 +459,21 @@ _METHODS = {"operator": _operator, "tiles": _tiles, "rows": _rows}
 _launch_memory = functools.lru_cache(maxsize=1024)(_launch)
 
 
-def _remembered(
-    remembered: Callable[..., Any], direct: Callable[..., Any], *args: Any, **kwargs: Any
-) -> Any:
-    """``remembered(*args, **kwargs)``; ``direct(...)`` while ``torch.compile`` traces.
+def _unless_compiling(
+    remembered: Callable[..., Any], direct: Callable[..., Any]
+) -> Callable[..., Any]:
+    """``remembered``; ``direct`` while ``torch.compile`` traces.
 
     A training loop asks the same shape questions every step, so their
     answers are cached; Dynamo does not trace caches, so under compilation
     the question is answered directly (once, at compile time).
     """
-    function = direct if torch.compiler.is_compiling() else remembered
-    return function(*args, **kwargs)
+    return direct if torch.compiler.is_compiling() else remembered
 
 
 def plan(
     input_shape: tuple[int, ...], kernel_shape: tuple[int, ...], **kwargs: Any
 ) -> tuple[ConvTransposeArgs, tuple[int | None, ...]]:
     """:func:`convt._shapes.remembered_plan`, planned directly under ``torch.compile``."""
-    return _remembered(remembered_plan, plan_conv_transpose, input_shape, kernel_shape, **kwargs)
+    return _unless_compiling(remembered_plan, plan_conv_transpose)(
+        input_shape, kernel_shape, **kwargs)

@@ -699,3 +699,65 @@ def test_stft_shape_errors(shape, window, message):
     with pytest.raises(ValueError) as raised:
         STFT(window=window)(shape)
     assert message in str(raised.value)
+
+
+# ------------------------------------------------------------ arrays as initializers
+def test_get_of_an_array_gives_its_values_cast_to_the_dtype_asked():
+    values = np.arange(6.0).reshape(2, 3)
+    init = initializers.get(values)
+    assert isinstance(init, initializers.ArrayValues)
+    got = init((2, 3), dtype="int32")
+    assert got.dtype == np.int32 and got.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert init((2, 3)).dtype == np.float32  # Keras's default dtype, as every initializer
+
+
+def test_an_array_initializer_keeps_its_own_copy_and_returns_new_arrays():
+    values = np.ones((2,))
+    init = initializers.get(values)
+    values[:] = 5.0
+    first = init((2,))
+    first[:] = 7.0
+    np.testing.assert_array_equal(init((2,)), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("shape", [(3, 2), (6,), (2, 3, 1)])
+def test_an_array_initializer_refuses_another_shape(shape):
+    init = initializers.get(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=re.escape(
+            f"Expected `shape` to be (2, 3), the shape of the array given as the initializer. "
+            f"Received: shape={shape}")):
+        init(shape)
+
+
+def test_scalars_and_tensors_are_arrays_too():
+    assert initializers.get(np.float32(2.0))(()) == 2.0
+    torch = pytest.importorskip("torch")
+    tensor = torch.ones(2, 2, requires_grad=True)
+    got = initializers.get(tensor)((2, 2), dtype="float64")
+    np.testing.assert_array_equal(got, np.ones((2, 2)))
+    halves = torch.full((2,), 0.5, dtype=torch.bfloat16)
+    np.testing.assert_array_equal(initializers.get(halves)((2,)), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("values", [np.array(["a", "b"]), np.array([1j])], ids=["str", "complex"])
+def test_an_array_of_other_than_real_numbers_is_refused(values):
+    with pytest.raises(TypeError, match=re.escape(
+            f"Expected `initializer` to be an array of real numbers (float, int or bool). "
+            f"Received: initializer.dtype={values.dtype}")):
+        initializers.get(values)
+
+
+def test_a_layer_takes_an_array_as_its_kernel_initializer_but_cannot_serialize_it():
+    from convt.layers import Conv1DTranspose
+
+    kernel = np.arange(12.0).reshape(3, 2, 2)
+    layer = Conv1DTranspose(2, 3, kernel_initializer=kernel)
+    layer.build((None, 4, 2))
+    np.testing.assert_array_equal(layer.get_weights()[0], kernel)
+    with pytest.raises(ValueError, match="Cannot serialize this initializer"):
+        layer.get_config()
+
+
+def test_lists_are_not_arrays_as_in_keras():
+    with pytest.raises(ValueError, match="Could not interpret initializer identifier"):
+        initializers.get([1.0, 2.0])

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from convt import windows
+from convt._arrays import real_array
 from convt._registry import Configurable, Registry, float_arg
 
 __all__ = [
@@ -723,4 +724,69 @@ _REGISTRY = Registry(
 )  # fmt: skip
 
 
-get, serialize, deserialize = _REGISTRY.get, _REGISTRY.serialize, _REGISTRY.deserialize
+serialize, deserialize = _REGISTRY.serialize, _REGISTRY.deserialize
+
+
+class ArrayValues(Initializer):
+    """The values of an array, for its shape only: what :func:`get` makes of an array.
+
+    Keras 3's ``initializers.get`` accepts an array (or a backend tensor) and
+    returns a function that gives its values cast to the requested dtype. This
+    keeps a read-only copy: changing the array afterwards does not change what
+    the initializer gives. Like Keras's function, it has no serialized form.
+
+    Raises:
+        TypeError: for an array that does not hold real numbers.
+
+    Example:
+        >>> init = ArrayValues(np.eye(2))
+        >>> init((2, 2), dtype="int32")
+        array([[1, 0],
+               [0, 1]], dtype=int32)
+        >>> init((3, 3))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `shape` to be (2, 2), the shape of the array given as the \
+initializer. Received: shape=(3, 3)
+    """
+
+    def __init__(self, values: Any) -> None:
+        if hasattr(values, "detach"):  # a torch tensor: it may require grad, be on a GPU or be
+            tensor = values.detach().cpu()  # bfloat16, which NumPy lacks (float32 holds it)
+            half = tensor.is_floating_point() and tensor.element_size() == 2
+            values = (tensor.float() if half else tensor).numpy()
+        array = real_array(values, "initializer", copy=True)
+        array.flags.writeable = False
+        self._values = array
+
+    def _generate(self, shape: tuple[int, ...]) -> np.ndarray:
+        if shape != self._values.shape:
+            raise ValueError(
+                f"Expected `shape` to be {self._values.shape}, the shape of the array given as "
+                f"the initializer. Received: shape={shape}"
+            )
+        return self._values.copy()
+
+    def __repr__(self) -> str:
+        return f"ArrayValues(shape={self._values.shape}, dtype={self._values.dtype})"
+
+
+def get(identifier: Any) -> Any:
+    """Resolves an initializer as Keras 3's ``initializers.get``.
+
+    None gives None; a name or a serialized dict the initializer it names; a
+    class an instance; an instance or any other callable passes through; an
+    array (NumPy, or a tensor of a framework) its values (:class:`ArrayValues`).
+
+    Raises:
+        ValueError: for anything else, or a name or dict that does not deserialize.
+
+    Example:
+        >>> get("ones")((2,))
+        array([1., 1.], dtype=float32)
+        >>> get(np.arange(3.0))
+        ArrayValues(shape=(3,), dtype=float64)
+    """
+    if hasattr(identifier, "__array__") and not callable(identifier):
+        return ArrayValues(identifier)
+    return _REGISTRY.get(identifier)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from convt._arrays import real_array
+
 MAX_DERIVED = 8
 """Derived arrays kept per prepared kernel, least recently used dropped first.
 
@@ -50,12 +52,7 @@ class PreparedKernel:
     """
 
     def __init__(self, kernel: Any) -> None:
-        array = np.array(kernel, copy=True)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(
-                "Expected `kernel` to be an array of real numbers (float, int or bool). "
-                f"Received: kernel.dtype={array.dtype}"
-            )
+        array = real_array(kernel, "kernel", copy=True)
         array.flags.writeable = False
         self._array = array
         self._derived: OrderedDict[Hashable, np.ndarray] = OrderedDict()

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from convt._arrays import real_array
 from convt._shapes import AxisPlan, ConvTransposeArgs, plan_conv_transpose, remembered_plan
 
 _FUNCTIONS = {
@@ -120,12 +121,7 @@ def as_tensors(inputs: Any, kernel: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _host_tensor(value: Any, name: str) -> torch.Tensor:
     """``value`` read by NumPy, as a CPU tensor; TypeError when it is not real numbers."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"Expected `{name}` to be an array of real numbers (float, int or bool). "
-            f"Received: {name}.dtype={array.dtype}"
-        )
+    array = real_array(value, name)
     return torch.from_numpy(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
 
 

@@ -19,6 +19,7 @@ from convt.layers import (
     Convolution3DTranspose,
     Input,
     InputLayer,
+    InputSpec,
     Layer,
 )
 from convt.models import Model, Sequential
@@ -40,6 +41,7 @@ __all__ = [
     "Convolution3DTranspose",
     "Input",
     "InputLayer",
+    "InputSpec",
     "Layer",
     "Model",
     "Sequential",

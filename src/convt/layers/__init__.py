@@ -10,6 +10,7 @@ from convt.layers.conv_transpose import (
     ConvTranspose,
 )
 from convt.layers.input_layer import Input, InputLayer
+from convt.layers.input_spec import InputSpec
 from convt.layers.layer import Layer
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "Convolution3DTranspose",
     "Input",
     "InputLayer",
+    "InputSpec",
     "Layer",
 ]

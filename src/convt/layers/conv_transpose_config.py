@@ -14,6 +14,7 @@ from typing import Any
 from convt import activations, constraints, initializers, regularizers
 from convt._shapes import ConvTransposeArgs, check_size, is_integer
 from convt.errors import InputRankError
+from convt.layers.input_spec import InputSpec
 
 IntOrTuple = int | Sequence[int]
 
@@ -108,15 +109,36 @@ class ConvTransposeConfig:
                 f"expected {bound}={expected_ndim}, found ndim={len(shape)}. "
                 f"Full shape received: {shape}"
             )
-        expected = self._known_in_channels()
-        if expected is not None:
-            axis = -1 if self.data_format == "channels_last" else 1
-            if shape[axis] is not None and shape[axis] != expected:
-                raise ValueError(
-                    f"Input 0 of layer '{self.name}' is incompatible with the layer: "
-                    f"expected axis {axis} of input shape to have value {expected}, "
-                    f"but received input with shape {shape}"
-                )
+        expected, axis = self._known_in_channels(), self._channel_axis
+        if expected is not None and shape[axis] is not None and shape[axis] != expected:
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' is incompatible with the layer: "
+                f"expected axis {axis} of input shape to have value {expected}, "
+                f"but received input with shape {shape}"
+            )
+
+    @property
+    def _channel_axis(self) -> int:
+        return -1 if self.data_format == "channels_last" else 1
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What the layer accepts, as Keras 3's ``input_spec``: ``min_ndim = rank + 2`` and,
+        once built, the channel axis's size. Read-only: the layer's input checks enforce it
+        (and refuse ranks above ``rank + 2`` too).
+
+        Example:
+            >>> from convt.layers import Conv2DTranspose
+            >>> layer = Conv2DTranspose(4, 3)
+            >>> layer.input_spec
+            InputSpec(min_ndim=4)
+            >>> layer.build((None, 8, 8, 3))
+            >>> layer.input_spec
+            InputSpec(min_ndim=4, axes={-1: 3})
+        """
+        channels = self._known_in_channels()
+        axes = None if channels is None else {self._channel_axis: channels}
+        return InputSpec(min_ndim=self.rank + 2, axes=axes)
 
     def _known_in_channels(self) -> int | None:
         """The input channels the kernel was made for; None before it exists."""

@@ -165,6 +165,22 @@ def test_model_losses_follow_the_last_run():
     assert model.get_losses_for(np.ones(3)) == []
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 5, 8])
+def test_after_predict_the_losses_are_the_whole_inputs_as_after_a_call(batch_size):
+    x = convt.Input(shape=(3, 2))
+    layer = convt.Conv1DTranspose(2, 2, activity_regularizer="l2", kernel_regularizer="l1")
+    model = convt.Model(x, layer(layer(x)))
+    data = np.random.default_rng(0).standard_normal((5, 3, 2))
+    model(data)
+    expected = model.losses
+    model(data[:1])  # another run, which predict must replace
+    model.predict(data, batch_size=batch_size)
+    np.testing.assert_allclose(model.losses, expected, rtol=1e-5)
+    np.testing.assert_allclose(model.get_losses_for(data), expected[:2], rtol=1e-5)
+    model.predict(data[:0])
+    assert model.get_losses_for(data) == [] and len(model.losses) == 3
+
+
 def test_functional_config_round_trip_keeps_graph_and_names():
     a = convt.Input(shape=(4, 1), name="a")
     shared = convt.Conv1DTranspose(1, 3, padding="same", name="shared")

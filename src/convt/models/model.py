@@ -184,6 +184,9 @@ class Model:
             batch_size: samples per batch (default 32).
             verbose: accepted as Keras's; convt prints no progress.
 
+        Afterwards ``losses`` and ``get_losses_for(x)`` hold the activity
+        penalties of all of ``x``, as after ``model(x)``.
+
         Raises:
             ValueError: for a non-positive ``batch_size`` or inputs whose batch
                 sizes differ.
@@ -208,14 +211,16 @@ class Model:
                 f"Received: input shapes {[array.shape for array in arrays]}"
             )
         count = samples.pop()
-        batches = [
-            flatten(
-                self(
-                    pack_like(self._inputs_struct, [a[start : start + batch_size] for a in arrays])
-                )
-            )
-            for start in range(0, max(count, 1), batch_size)
-        ]
+        batches, penalties = [], []
+        for start in range(0, max(count, 1), batch_size):
+            batch = [a[start : start + batch_size] for a in arrays]
+            batches.append(flatten(self(pack_like(self._inputs_struct, batch))))
+            samples_in_batch = min(batch_size, count - start)
+            penalties.append([loss * samples_in_batch for loss in self._run_losses])
+        # Each batch's activity penalties are means over its samples: weighted by the batch
+        # sizes, they give the whole input's, as one call on it would.
+        self._run_losses = [sum(parts) / max(count, 1) for parts in zip(*penalties)]
+        self._last_run_inputs = x
         joined = [np.concatenate(parts, axis=0) for parts in zip(*batches)]
         return pack_like(self._outputs_struct, joined)
 

@@ -34,6 +34,7 @@ from convt._arrays import real_array
 from convt._registry import Configurable, Registry, float_arg
 
 __all__ = [
+    "ArrayValues",
     "Constant",
     "GlorotNormal",
     "GlorotUniform",

@@ -371,8 +371,8 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
         >>> runs_channels_last(torch.zeros(1, 8, 128, 128), torch.zeros(3, 3, 3, 8), launch)
         False
     """
-    recorded = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
-    return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST and not recorded
+    return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST  # fixed by the launch
+            and not (torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad))
             and x.device.type == "cpu" and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
             and math.prod(x.shape[2:]) >= CHANNELS_LAST_MIN_PIXELS)
 

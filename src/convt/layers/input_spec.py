@@ -12,8 +12,8 @@ class InputSpec(Configurable):
     """The rank, shape, dtype and fixed axes a layer's input must have, as Keras 3's.
 
     convt's layers report theirs through ``layer.input_spec`` (read-only: the
-    layer's own checks enforce it); the class is also a plain description that
-    round-trips through ``get_config``.
+    layer's own checks enforce it). ``get_config`` is Keras's, which leaves out
+    ``allow_last_axis_squeeze`` and ``name``.
 
     Args:
         dtype: the expected dtype's name, or None.
@@ -81,11 +81,9 @@ def _int_keyed(axes: Mapping[int, int] | None) -> dict[int, int]:
     """``axes`` with int keys; TypeError naming it otherwise."""
     if axes is None:
         return {}
-    if not isinstance(axes, Mapping):
-        raise TypeError(f"Expected `axes` to be a dict with integer keys. Received: axes={axes!r}")
     try:
-        return {int(key): axes[key] for key in axes}
+        if isinstance(axes, Mapping):
+            return {int(key): value for key, value in axes.items()}
     except (TypeError, ValueError):
-        raise TypeError(
-            f"Expected `axes` to be a dict with integer keys. Received: axes={axes!r}"
-        ) from None
+        pass
+    raise TypeError(f"Expected `axes` to be a dict with integer keys. Received: axes={axes!r}")

@@ -312,10 +312,13 @@ def tasks(
     task that writes their outputs of ``out``.
 
     ``x`` is ``(batch, *n, C_in)`` (float32 or float64), ``kernel`` ``(*k, C_out, C_in)``,
-    ``out`` the zeroed ``(batch, *L, C_out)``; outputs that no tap reaches stay zero.
+    ``out`` the uninitialized ``(batch, *L, C_out)``. Each output of a phase with taps is
+    stored once; when some phase has none, ``out`` is zeroed first.
     ``prepared``, the :class:`PreparedKernel` that ``kernel`` holds, keeps the
     transformed taps for the next calls.
     """
+    if not all(plan.phase_taps(phase) for plan in plans for phase in range(plan.stride)):
+        out.fill(0)
     x3 = x.reshape(x.shape[0], *_on_three_axes(x.shape[1:-1], 1), x.shape[-1])
     out3 = out.reshape(out.shape[0], *_on_three_axes(out.shape[1:-1], 1), out.shape[-1])
     kernel3 = kernel.reshape(*_on_three_axes(kernel.shape[:-2], 1), *kernel.shape[-2:])

@@ -625,10 +625,12 @@ def _scatter(
     whole_samples = chunks[0][1].stop == x.shape[1]
     rows_overlap = not whole_samples and not _taps_tile_output(plans)
     placing = threading.Lock() if split or rows_overlap else None
-    stored = placing is None and _chunks_store_every_output(
+    stored = not split and _chunks_store_every_output(
         kernel.reshape(-1, channels).T, plans, x.shape[1:-1])
     zero_own_samples = placing is None and whole_samples and not stored
-    if not (stored or zero_own_samples):
+    if stored and rows_overlap:
+        _zero_shared_rows(out, chunks, plans[0])
+    elif not (stored or zero_own_samples):
         out.fill(0)  # chunks that share outputs, or leave some unwritten
     for taps in _threads.even_slices(kernel_size[0], parts):
         part_plans = (plans[0].kernel_part(taps.start, taps.stop), *plans[1:])
@@ -640,6 +642,22 @@ def _scatter(
                 _scatter_chunk, x[batches, rows], weights, part_groups, part_plans, out[batches],
                 rows.start, placing, own_rows, zero_first=zero_own_samples,
             )
+
+
+def _zero_shared_rows(out: np.ndarray, chunks: list[tuple[slice, slice]], plan: AxisPlan) -> None:
+    """Zeroes the output rows that no row chunk owns: the chunks add into those (under the
+    lock), and store the rows they own (:meth:`AxisPlan.own_outputs`).
+
+    The last chunk's rows reach the window's end: its own range ends there, or,
+    when it owns none, starts at or past it.
+    """
+    start = 0
+    for samples, rows in chunks:
+        if samples.start > 0:  # every sample is cut into the same rows
+            break
+        first, stop = plan.own_outputs(rows.start, rows.stop)
+        out[:, start:first] = 0
+        start = max(start, stop)
 
 
 def _splits_taps(

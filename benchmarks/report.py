@@ -184,8 +184,12 @@ def write_markdown(report: dict[str, Any], path: str) -> None:
         "Peak extra memory is tracemalloc's peak during one convt call (NumPy reports its "
         "allocations to tracemalloc), the returned output included. Peers receive inputs "
         "already in their own layout (NCHW for torch and ONNX Runtime); that conversion is "
-        "not timed. Every peer's output was checked against convt's float64 result before "
-        "its time counted; a peer shown as failed or mismatch did not produce Keras's values.",
+        "not timed. `convt` is the op given the same plain kernel array on every call: "
+        "where Winograd's tiles take a prepared kernel, the op recognizes it by comparing "
+        "its bits with a copy kept from an earlier call (`convt.prepared.recognize`), and "
+        "that comparison is timed on every call. Every peer's output was checked against "
+        "convt's float64 result before its time counted; a peer shown as failed or "
+        "mismatch did not produce Keras's values.",
         "",
     ]
     with open(path, "w") as handle:

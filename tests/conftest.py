@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from convt.backends import numpy as numpy_backend
+from convt.prepared import forget_recognized
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +19,10 @@ def _poisoned_outputs(monkeypatch):
     """
     monkeypatch.setattr(numpy_backend, "uninitialized",
                         lambda shape, dtype: np.full(shape, np.nan, dtype))
+
+
+@pytest.fixture(autouse=True)
+def _no_recognized_kernels():
+    """Each test starts with no plain kernel kept from another (``convt.prepared.recognize``):
+    a test that counts kernel transforms sees only its own."""
+    forget_recognized()

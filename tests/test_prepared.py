@@ -1,22 +1,33 @@
 """PreparedKernel (convt.prepared): the same values as the array, its derived taps kept safely.
 
 The values are checked against the direct-loop reference; the rule's use of a
-prepared kernel in ``test_winograd.py``'s style; the layers' use of it here.
+prepared kernel in ``test_winograd.py``'s style; the layers' use of it here; plain
+kernel arrays recognized by their bits (``recognize``), never by their identity.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import pickle
+import signal
+import threading
 
 import numpy as np
 import pytest
 
 from convt import layers, ops
+from convt import prepared as prepared_module
 from convt._shapes import plan_conv_transpose
 from convt.backends import _fused, _winograd
 from convt.backends import numpy as numpy_backend
-from convt.prepared import MAX_DERIVED, PreparedKernel
+from convt.prepared import (
+    MAX_DERIVED,
+    RECOGNIZED_KERNELS,
+    PreparedKernel,
+    forget_recognized,
+    recognize,
+)
 from tests import reference
 
 
@@ -175,3 +186,114 @@ def test_layer_kernel_cannot_be_changed_in_place():
         np.asarray(layer.kernel)[0] = 1.0
     layer.kernel.assign(np.ones(layer.kernel.shape))  # the way to change it
     np.testing.assert_array_equal(layer.get_weights()[0], np.ones(layer.kernel.shape))
+
+
+NEEDS_NUMBA = pytest.mark.skipif(not _fused.available(), reason="Winograd needs numba")
+
+
+def _dcgan_arrays(seed=0):
+    """DCGAN's stride-2 layer at a quarter of its batch: Winograd's once its kernel is kept."""
+    x, w = _arrays((4, 7, 7, 128), 5, 64, seed=seed)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=2, padding="same")
+    return x, w, args
+
+
+@NEEDS_NUMBA
+def test_a_plain_kernel_seen_again_runs_as_the_prepared_one(transform_calls):
+    x, w, args = _dcgan_arrays()
+    plans = args.axis_plans(x.shape[1:-1])
+    assert [numpy_backend.choose_algorithm(plans, 128, 64, 4, prepared=kept)
+            for kept in (False, True)] == ["scatter", "winograd"]
+    once = [1] * len(_winograd.tile_groups(plans))  # each group of phases transformed once
+    expected = numpy_backend.conv_transpose(x, w, args, algorithm="scatter")
+    forget_recognized()
+    for calls in ([], once, once):  # first seen (kept, not worth transforming), then Winograd
+        got = ops.conv_transpose(x, w.copy(), strides=2, padding="same")
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+        assert transform_calls == calls
+    w[1, 2, 3, 4] += 1  # written in place: other bits, so a kernel of its own
+    expected = numpy_backend.conv_transpose(x, w, args, algorithm="scatter")
+    for calls in (once, once * 2):
+        np.testing.assert_allclose(ops.conv_transpose(x, w, strides=2, padding="same"),
+                                   expected, rtol=1e-4, atol=1e-4)
+        assert transform_calls == calls
+    assert len(prepared_module._recognized) == 2
+
+
+def test_recognize_compares_bits_not_values():
+    forget_recognized()
+    w = np.zeros((3, 2, 2), np.float32)
+    w[0, 0, 0] = np.nan
+    first, seen = recognize(w)
+    assert not seen and first.numpy() is not w
+    assert recognize(w.copy()) == (first, True)  # the same NaN bits
+    negative = w.copy()
+    negative[1, 1, 1] = -0.0  # equal values, other bits
+    assert not recognize(negative)[1]
+    assert not recognize(w.astype(np.float64))[1]  # another dtype
+    assert not recognize(w.reshape(3, 4, 1))[1]  # another shape
+    assert recognize(np.asfortranarray(w))[0] is first  # any memory layout
+    w[2, 0, 1] = 5  # in place: the kept copy is not the caller's array
+    assert not recognize(w)[1]
+
+
+def test_recognize_keeps_the_last_few_kernels():
+    forget_recognized()
+    kept = [recognize(np.full((2, 1, 1), float(value)))[0]
+            for value in range(RECOGNIZED_KERNELS + 1)]
+    assert prepared_module._recognized == kept[1:]  # the oldest dropped
+    assert recognize(np.full((2, 1, 1), 1.0)) == (kept[1], True)
+    assert prepared_module._recognized[-1] is kept[1]  # now the most recently used
+    forget_recognized()
+    assert not prepared_module._recognized
+
+
+@NEEDS_NUMBA
+def test_large_kernels_and_forced_algorithms_are_not_kept(monkeypatch):
+    x, w, args = _dcgan_arrays()
+    forget_recognized()
+    numpy_backend.conv_transpose(x, w, args, algorithm="winograd")
+    assert not prepared_module._recognized
+    monkeypatch.setattr(numpy_backend, "RECOGNIZED_MAX_BYTES", w.nbytes - 1)
+    numpy_backend.conv_transpose(x, w, args)
+    assert not prepared_module._recognized
+    monkeypatch.setattr(numpy_backend, "RECOGNIZED_MAX_BYTES", w.nbytes)
+    numpy_backend.conv_transpose(x, w, args)
+    assert len(prepared_module._recognized) == 1
+
+
+@NEEDS_NUMBA
+def test_threads_with_kernels_of_one_shape_get_their_own_values():
+    forget_recognized()
+    cases = [_dcgan_arrays(seed) for seed in range(RECOGNIZED_KERNELS + 2)]  # more than kept
+    expected = [numpy_backend.conv_transpose(x, w, args, algorithm="scatter")
+                for x, w, args in cases]
+    failures = []
+
+    def run(index):
+        x, w, _ = cases[index]
+        for _ in range(6):
+            got = ops.conv_transpose(x, w, strides=2, padding="same")
+            if not np.allclose(got, expected[index], rtol=1e-4, atol=1e-4):
+                failures.append(index)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(cases))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_starts_with_no_recognized_kernels():
+    forget_recognized()
+    recognize(np.ones((2, 1, 1)))
+    pid = os.fork()
+    if pid == 0:  # the child reports by exit status only
+        signal.alarm(30)
+        ok = not prepared_module._recognized and not recognize(np.ones((2, 1, 1)))[1]
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert recognize(np.ones((2, 1, 1)))[1]  # the parent's is still there

@@ -39,7 +39,9 @@ def conv_transpose(
         inputs: array of rank 3, 4 or 5.
         kernel: array ``(*kernel_size, filters, in_channels)``, or a
             :class:`~convt.prepared.PreparedKernel` of one for repeated calls
-            (the NumPy backend then keeps Winograd's transformed taps).
+            (the NumPy backend then keeps Winograd's transformed taps; a plain
+            array with the same bits as a recent one gets them too, see
+            :func:`convt.prepared.recognize`).
         strides: int or tuple of ints, one per spatial axis.
         padding: ``"valid"`` or ``"same"`` (case-insensitive).
         output_padding: None (Keras infers it), an int or a tuple of ints.

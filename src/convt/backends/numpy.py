@@ -47,7 +47,7 @@ import numpy as np
 
 from convt._shapes import AxisPlan, ConvTransposeArgs, TapGroup
 from convt.backends import _fused, _threads, _winograd
-from convt.prepared import PreparedKernel
+from convt.prepared import RECOGNIZED_MAX_BYTES, PreparedKernel, recognize
 
 Task = Callable[[], None]
 Taps = tuple[tuple[int, int], ...]
@@ -213,6 +213,10 @@ def conv_transpose(
 
     Returns:
         The output in ``args.data_format``.
+
+    A plain kernel array that Winograd's tiles would take once prepared is
+    recognized by its bits (:func:`convt.prepared.recognize`): from the second
+    call with the same values on, it runs as the prepared kernel it was kept as.
     """
     prepared = kernel if isinstance(kernel, PreparedKernel) else None
     work_dtype, out_dtype = compute_dtype(inputs, kernel)
@@ -226,9 +230,11 @@ def conv_transpose(
     if not (math.prod(shape) and x.size):
         out = np.zeros(shape, dtype=work_dtype)
     else:
+        kept = prepared is not None
+        if not (kept or algorithm) and _recognizable(kernel, plans, x.shape[0]):
+            prepared, kept = recognize(kernel)
         chosen = algorithm or choose_algorithm(
-            plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype,
-            prepared=prepared is not None)
+            plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype, prepared=kept)
         out = uninitialized(shape, work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
         pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
@@ -241,6 +247,13 @@ def conv_transpose(
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+def _recognizable(kernel: np.ndarray, plans: tuple[AxisPlan, ...], batch: int) -> bool:
+    """True when the rule would send a prepared ``kernel`` to Winograd and it is small
+    enough to keep (:data:`convt.prepared.RECOGNIZED_MAX_BYTES`)."""
+    return kernel.nbytes <= RECOGNIZED_MAX_BYTES and _takes_winograd(
+        plans, kernel.shape[-1], kernel.shape[-2], batch, kernel.dtype, prepared=True)
 
 
 @functools.lru_cache(maxsize=256)
@@ -276,11 +289,10 @@ def choose_algorithm(
     window crops the first axis and there are enough filters. Sub-pixel
     phases otherwise.
     """
-    many_phases = math.prod(p.stride for p in plans) > MAX_PHASES
-    if not many_phases and _winograd_pays(plans, channels, filters, batch, dtype, prepared):
+    if _takes_winograd(plans, channels, filters, batch, dtype, prepared):
         return "winograd"
     if (
-        many_phases
+        math.prod(p.stride for p in plans) > MAX_PHASES
         or (_accelerated(len(plans)) and not _two_taps_per_phase(plans))
         or _taps_tile_output(plans)
         or channels >= SCATTER_CHANNEL_RATIO * filters
@@ -290,7 +302,7 @@ def choose_algorithm(
     return "phases"
 
 
-def _winograd_pays(
+def _takes_winograd(
     plans: tuple[AxisPlan, ...],
     channels: int,
     filters: int,
@@ -298,10 +310,13 @@ def _winograd_pays(
     dtype: np.dtype | type,
     prepared: bool,
 ) -> bool:
-    """True when Winograd's estimated work is below the direct products that land in the
-    window, by :data:`WINOGRAD_MIN_GAIN` (float32, compiled transforms)."""
+    """True when the rule picks Winograd: float32 with compiled transforms, at most
+    :data:`MAX_PHASES` phases to walk (the estimate walks them), and an estimated work
+    below the direct products that land in the window, by :data:`WINOGRAD_MIN_GAIN`."""
     if dtype != np.float32 or filters == 1 or not (ACCELERATE and _fused.available()):
         return False  # one filter: each phase's GEMMs would be GEMVs, see WINOGRAD_MIN_GAIN
+    if math.prod(p.stride for p in plans) > MAX_PHASES:
+        return False
     return _winograd_gain(plans, channels, filters, batch, prepared) >= WINOGRAD_MIN_GAIN
 
 

@@ -7,6 +7,7 @@ whatever the interleaving, so that none depends on timing to pass.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import signal
@@ -295,3 +296,26 @@ def test_threads_making_the_first_call_to_a_sequential_model_build_it_once():
         assert len(outputs) == 3
         for out in outputs:
             np.testing.assert_array_equal(out, model(x))
+
+
+@pytest.mark.parametrize(("corename", "expected"), [
+    (b"SkylakeX", True), (b"Haswell", False), (b"Zen", False), (None, False),
+])
+def test_small_gemm_only_on_the_measured_core(monkeypatch, corename, expected):
+    def function(name, restype, argtypes):
+        assert name == "get_corename"
+        return None if corename is None else (lambda: corename)
+
+    monkeypatch.setattr(_threads, "_openblas_function", function)
+    _threads.small_gemm.cache_clear()
+    try:
+        assert _threads.small_gemm() is expected
+    finally:
+        _threads.small_gemm.cache_clear()
+
+
+@BLAS
+def test_openblas_functions_are_found_by_their_plain_names():
+    """The thread count and the core name come from the same library (64-bit or not)."""
+    assert _threads._openblas_function("get_corename", ctypes.c_char_p, []) is not None
+    assert _threads._openblas_function("no_such_function", None, []) is None

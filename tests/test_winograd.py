@@ -177,3 +177,39 @@ def test_winograd_rule(monkeypatch, x_shape, kernel, strides, expected):
                                           dtype=np.dtype(np.float64)) != "winograd"
     monkeypatch.setattr(_fused, "compiled", lambda loop: None)
     assert numpy_backend.choose_algorithm(plans, channels, 64, batch) != "winograd"
+
+
+@pytest.mark.parametrize(("inputs", "channels", "filters", "small_gemm", "dtype", "expected"), [
+    (36, 256, 128, True, np.float32, 30),  # DCGAN 5x5 stride 1: 30 x 256 x 128 <= 10^6
+    (36, 256, 128, False, np.float32, 256),  # no small-matrix kernels: the byte rule
+    (36, 256, 128, True, np.float64, 256),  # measured for float32 only
+    (64, 128, 128, True, np.float32, 61),  # 3-D tiles of 4 x 4 x 4
+    (36, 512, 512, True, np.float32, 256),  # 3 tiles would fit: fewer than 8
+    (36, 32, 32, True, np.float32, 256),  # 976 would fit: more than the byte rule's 256
+    (6, 256, 128, True, np.float32, 256),  # 1-D: six GEMMs of 10^6 are too little per chunk
+])
+def test_chunks_fit_small_gemms_where_they_pay(monkeypatch, inputs, channels, filters, small_gemm,
+                                               dtype, expected):
+    monkeypatch.setattr(_threads, "small_gemm", lambda: small_gemm)
+    assert _winograd.chunk_tiles(inputs, channels, filters, np.dtype(dtype)) == expected
+
+
+def test_small_gemm_chunks_give_the_same_values(monkeypatch):
+    """With chunks cut for small GEMMs (here 8 tiles of 32 x 64 channels, one worker),
+    every tile is still transformed and written once."""
+    monkeypatch.setattr(_threads, "small_gemm", lambda: True)
+    monkeypatch.setattr(_threads, "workers", lambda: 1)
+    monkeypatch.setattr(_winograd, "SMALL_GEMM_MACS", 8 * 64 * 32)
+    monkeypatch.setattr(_winograd, "SMALL_CHUNK_MIN_MACS", 0)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 7, 7, 64)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 32, 64)).astype(np.float32)
+    kwargs = dict(strides=1, padding="same")
+    args, _ = plan_conv_transpose(x.shape, w.shape, **kwargs)
+    plans = args.axis_plans(x.shape[1:-1])
+    out = np.full((2, 7, 7, 32), np.nan, np.float32)
+    counts = [task.args[6] for task in _winograd.tasks(x, w, plans, out, 1)]
+    assert counts == [8, 8, 8, 8]  # 2 samples x 4 x 4 tiles of two outputs
+    got = numpy_backend.conv_transpose(x, w, args, algorithm="winograd")
+    want = reference.conv_transpose_loops(x.astype(np.float64), w.astype(np.float64), **kwargs)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.abs(want).max())

@@ -60,6 +60,25 @@ MIN_CHUNK_TILES = 256
 """Tiles per chunk at least (when there are that many): the GEMMs' rows. With 14-tile
 chunks (256 channels) the GEMMs alone ran at a fraction of their rate."""
 
+SMALL_GEMM_MACS = 10**6
+"""The most multiply-adds of a float32 GEMM that OpenBLAS runs in its small-matrix
+kernels (:func:`convt.backends._threads.small_gemm`), which skip packing the operands.
+
+Whole calls, interleaved, two workers, chunks of that many tiles against the byte
+rule: 0.72-0.74x on DCGAN's 5x5 stride-1 layer (256 x 128 channels: 30 tiles per
+chunk instead of 128), 0.71x on a 3-D (16, 16, 16, 128) -> 128 3x3 "same", 0.74-0.84x
+with 256 x 256 channels, 0.83-0.93x on ``stride1_same`` and 0.86-0.87x with 128 x 128.
+"""
+
+SMALL_GEMM_MIN_TILES = 8
+"""Fewer tiles per chunk lost: 1.26x with 512 x 256 channels in chunks of 4 (7 fit),
+2.2x with 512 x 512 in chunks of 2, 1.85x on ``melgan_up`` in chunks of 7."""
+
+SMALL_CHUNK_MIN_MACS = 2**24
+"""A chunk of small GEMMs has at least this many multiply-adds, so that its calls
+cost little beside them: a 1-D (4, 256, 256) -> 128, kernel 5, in chunks of 30 tiles
+(six GEMMs of 10^6 each) took 1.06x as long."""
+
 TRANSFORM_COST = 35
 """The tile transforms' time per tile input and channel, in GEMM multiply-adds.
 
@@ -334,14 +353,32 @@ def tasks(
         geometry, bt, at = _tables(members, x.dtype)
         tiles = x.shape[0] * math.prod(_group_tiles(members))
         inputs, channels, filters = group_kernel.shape[1:]
-        tile_bytes = inputs * (channels + filters) * x.itemsize
-        per_chunk = max(CHUNK_BYTES // tile_bytes, MIN_CHUNK_TILES)
+        per_chunk = chunk_tiles(inputs, channels, filters, x.dtype)
         chunks = pieces * -(-tiles // (per_chunk * pieces))  # a multiple of the workers
         for part in _threads.even_slices(tiles, chunks):
             yield functools.partial(
                 _tile_chunk, x3, group_kernel, geometry, bt, at, part.start, part.stop - part.start,
                 out3,
             )
+
+
+def chunk_tiles(inputs: int, channels: int, filters: int, dtype: np.dtype) -> int:
+    """Tiles per chunk at most, for tiles of ``inputs`` elements.
+
+    As many as keep a chunk's transformed tiles and products near
+    :data:`CHUNK_BYTES`, but at least :data:`MIN_CHUNK_TILES`. Fewer where each of
+    the chunk's float32 GEMMs then fits OpenBLAS's small-matrix kernels
+    (:data:`SMALL_GEMM_MACS`), if that leaves at least :data:`SMALL_GEMM_MIN_TILES`
+    tiles and :data:`SMALL_CHUNK_MIN_MACS` multiply-adds per chunk.
+    """
+    per_chunk = max(CHUNK_BYTES // (inputs * (channels + filters) * dtype.itemsize),
+                    MIN_CHUNK_TILES)
+    small = SMALL_GEMM_MACS // (channels * filters)
+    if (SMALL_GEMM_MIN_TILES <= small < per_chunk
+            and inputs * small * channels * filters >= SMALL_CHUNK_MIN_MACS
+            and dtype == np.float32 and _threads.small_gemm()):
+        return small
+    return per_chunk
 
 
 def _on_three_axes(items: tuple, unit: object) -> tuple:

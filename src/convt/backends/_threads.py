@@ -118,7 +118,7 @@ def small_gemm() -> bool:
 
     Measured on its SkylakeX kernels (AMD EPYC, one thread): a batch of GEMMs
     ``(tiles, C_in) @ (C_in, C_out)`` ran at 108-110 GFLOP/s with at most 10^6
-    multiply-adds each, 75-80 above (256 x 128 channels; 16-24 tiles against 32-256).
+    multiply-adds each, 75-82 above (256 x 128 channels; 16-24 tiles against 32-256).
     """
     corename = _openblas_function("get_corename", ctypes.c_char_p, [])
     return corename is not None and corename().decode() in SMALL_GEMM_CORES

@@ -73,8 +73,8 @@ with 256 x 256 channels, 0.83-0.93x on ``stride1_same`` and 0.86-0.87x with 128 
 """
 
 SMALL_GEMM_MIN_TILES = 8
-"""Fewer tiles per chunk lost: 1.26x with 512 x 256 channels in chunks of 4 (7 fit),
-2.2x with 512 x 512 in chunks of 2, 1.85x on ``melgan_up`` in chunks of 7."""
+"""Fewer tiles per chunk lost: 1.23-1.26x with 512 x 256 channels in chunks of 7, 2.2x
+with 512 x 512 in chunks of 3, 1.85x on ``melgan_up`` in chunks of 7."""
 
 SMALL_CHUNK_MIN_MACS = 2**24
 """A chunk of small GEMMs has at least this many multiply-adds, so that its calls

@@ -136,6 +136,9 @@ def test_channels_first_inputs_in_channels_last_memory(case, monkeypatch):
     ((1, 8, 128, 128), 2, 16, "cpu", "input", False),  # training: mixed, kept as torch's
     ((1, 8, 128, 128), 2, 16, "cpu", "kernel", False),
     ((1, 8, 128, 127), 2, 16, "cpu", None, False),  # fewer pixels than the limit
+    ((1, 128, 16, 16, 16), 2, 16, "cpu", None, True),  # a 3-D image of 2^19 elements
+    ((1, 127, 16, 16, 16), 2, 16, "cpu", None, False),  # one channel fewer
+    ((1, 2048, 16, 16), 2, 16, "cpu", None, False),  # as many elements in 2-D: not measured
     ((1, 8, 128, 128), 2, 15, "cpu", None, False),  # few filters: not worth the conversion
     ((1, 8, 128, 128), 1, 64, "cpu", None, False),  # stride 1: channels_first was faster
     ((1, 8, 16384), 2, 64, "cpu", None, False),  # 1-D has no channels_last format

@@ -345,10 +345,12 @@ def _keras_window(out: torch.Tensor, launch: Launch) -> torch.Tensor:
 
 # oneDNN's channels_first transposed convolution on the CPU was measured 1.1-4x
 # slower than its channels_last one in inference on large strided inputs
-# (128 x 128 pixels or 32^3 voxels and up); with stride 1 it was faster, and
-# with few filters (an RGB output layer) the call is too cheap to pay for
-# converting the input (docs/architecture.md, "The torch backend").
+# (128 x 128 pixels or 32^3 voxels and up, and 3-D images of 2^19 elements,
+# channels included, such as 16^3 voxels of 128 channels); with stride 1 it was
+# faster, and with few filters (an RGB output layer) the call is too cheap to pay
+# for converting the input (docs/architecture.md, "The torch backend").
 CHANNELS_LAST_MIN_PIXELS = 128 * 128
+CHANNELS_LAST_MIN_VOLUME_ELEMENTS = 2**19
 CHANNELS_LAST_MIN_FILTERS = 16
 _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
@@ -374,7 +376,15 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
     return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST  # fixed by the launch
             and not (torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad))
             and x.device.type == "cpu" and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
-            and math.prod(x.shape[2:]) >= CHANNELS_LAST_MIN_PIXELS)
+            and _large_image(x, launch.rank))
+
+
+def _large_image(x: torch.Tensor, rank: int) -> bool:
+    """True when each image of a channels_first ``x`` is large enough for the channels_last
+    rule: :data:`CHANNELS_LAST_MIN_PIXELS` pixels, or in 3-D also
+    :data:`CHANNELS_LAST_MIN_VOLUME_ELEMENTS` elements, channels included."""
+    return math.prod(x.shape[2:]) >= CHANNELS_LAST_MIN_PIXELS or (
+        rank == 3 and math.prod(x.shape[1:]) >= CHANNELS_LAST_MIN_VOLUME_ELEMENTS)
 
 
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,

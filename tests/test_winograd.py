@@ -213,3 +213,40 @@ def test_small_gemm_chunks_give_the_same_values(monkeypatch):
     got = numpy_backend.conv_transpose(x, w, args, algorithm="winograd")
     want = reference.conv_transpose_loops(x.astype(np.float64), w.astype(np.float64), **kwargs)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(("kernel_shape", "tiles", "pieces", "expected"), [
+    ((4, 36, 512, 256), 32, 2, 2),  # a 75 MB transformed kernel, 32 tiles: members split
+    ((4, 36, 512, 256), 512, 2, 1),  # enough tiles for a full chunk per worker
+    ((4, 36, 256, 128), 32, 2, 1),  # 19 MB: the kernel stays in cache
+    ((1, 36, 1024, 1024), 32, 2, 1),  # one member
+    ((4, 36, 512, 256), 32, 1, 1),  # one worker
+    ((4, 36, 512, 256), 32, 4, 4),
+    ((2, 36, 512, 256), 32, 4, 1),  # fewer members than workers
+])
+def test_members_are_shared_out_when_their_kernel_is_past_the_cache(
+        kernel_shape, tiles, pieces, expected):
+    assert _winograd.member_parts(kernel_shape, tiles, np.dtype(np.float32), pieces) == expected
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "strides"), [
+    ((2, 3, 5, 6), (4, 4, 5, 6), 2),  # four members of a 4x4 kernel, stride 2
+    ((1, 3, 4, 3, 4), (4, 4, 4, 3, 4), 2),  # eight members in 3-D
+])
+def test_members_shared_out_give_the_same_values(monkeypatch, x_shape, kernel, strides):
+    """With the byte limit at zero every group of several members is cut by members: each
+    task holds some members' transformed kernels, all tiles, and writes only their outputs."""
+    monkeypatch.setattr(_winograd, "MEMBER_SPLIT_MIN_BYTES", 0)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(kernel).astype(np.float32)
+    kwargs = dict(strides=strides, padding="same")
+    args, _ = plan_conv_transpose(x.shape, w.shape, **kwargs)
+    plans = args.axis_plans(x.shape[1:-1])
+    out = np.full((x.shape[0], *(p.output_length for p in plans), w.shape[-2]), np.nan, np.float32)
+    tasks = list(_winograd.tasks(x, w, plans, out, 2))
+    members = len(_winograd.tile_groups(plans)[0])
+    assert [task.args[1].shape[0] for task in tasks] == [members // 2] * 2  # two halves
+    _threads.run(tasks)
+    want = reference.conv_transpose_loops(x.astype(np.float64), w.astype(np.float64), **kwargs)
+    np.testing.assert_allclose(out, want, rtol=0, atol=2e-5 * np.abs(want).max())

@@ -62,6 +62,26 @@ chunks (256 channels) the GEMMs alone ran at a fraction of their rate; that was 
 packed kernels, and :func:`chunk_tiles` makes an exception where its small-matrix kernels
 take them (15-tile chunks of 256 x 256 channels: 0.74-0.84x the time of whole calls)."""
 
+MEMBER_SPLIT_MIN_BYTES = 2**25
+"""A group's members are shared out among the workers, rather than its tiles, when its
+transformed kernel has at least this many bytes (this machine's L3 cache) and it has too
+few tiles to give every worker a full chunk (:func:`member_parts`).
+
+Each chunk reads every member's transformed kernel, which is up to nine times the size
+of the kernel (four members of 6x6 inputs for the 16 taps of a 4x4 kernel of stride 2);
+with few tiles, reading it from memory took most of the time. Whole calls with prepared
+kernels, interleaved, two workers, kernel 4, stride 2 "same", against chunks of tiles:
+
+- (8, 8, 8, C_in) -> C_out: 256 -> 256 0.46-0.54x (a 38 MB transformed kernel),
+  384 -> 256 0.47x, 512 -> 256 0.79-0.95x (75 MB);
+- (8, 4, 4, 512) -> 512 0.65-0.73x, (16, 4, 4, 1024) -> 512 0.85x, (1, 8, 8, 512) -> 256
+  0.71x, (2, 16, 16, 512) -> 256 0.83-0.84x, a 3-D (1, 8, 8, 8, 512) -> 256 0.78-0.82x.
+
+With a 19 MB transformed kernel, (32, 4, 4, 256) -> 128, the split took 0.99-1.15x: it
+transforms each input tile once per part, and that kernel stays in cache. So the split
+waits for kernels past the cache.
+"""
+
 SMALL_GEMM_MACS = 10**6
 """The most multiply-adds of a float32 GEMM that OpenBLAS runs in its small-matrix
 kernels (:func:`convt.backends._threads.small_gemm`), which skip packing the operands.
@@ -355,13 +375,40 @@ def tasks(
         geometry, bt, at = _tables(members, x.dtype)
         tiles = x.shape[0] * math.prod(_group_tiles(members))
         inputs, channels, filters = group_kernel.shape[1:]
-        per_chunk = chunk_tiles(inputs, channels, filters, x.dtype)
-        chunks = pieces * -(-tiles // (per_chunk * pieces))  # a multiple of the workers
+        parts = member_parts(group_kernel.shape, tiles, x.dtype, pieces)
+        if parts > 1:  # each worker reads only its members' kernels, so the chunks can be few
+            chunks = -(-tiles // _byte_rule_tiles(inputs, channels, filters, x.dtype))
+        else:
+            per_chunk = chunk_tiles(inputs, channels, filters, x.dtype)
+            chunks = pieces * -(-tiles // (per_chunk * pieces))  # a multiple of the workers
         for part in _threads.even_slices(tiles, chunks):
-            yield functools.partial(
-                _tile_chunk, x3, group_kernel, geometry, bt, at, part.start, part.stop - part.start,
-                out3,
-            )
+            for kept in _threads.even_slices(len(members), parts):
+                yield functools.partial(
+                    _tile_chunk, x3, group_kernel[kept], geometry[kept], bt, at, part.start,
+                    part.stop - part.start, out3,
+                )
+
+
+def member_parts(kernel_shape: tuple[int, ...], tiles: int, dtype: np.dtype, pieces: int) -> int:
+    """How many parts a group's members are cut into, each a task with its chunks of tiles.
+
+    ``kernel_shape`` is the group's transformed kernel's, ``(members, inputs, C_in, C_out)``.
+    ``pieces`` parts when the group has that many members, a transformed kernel of at
+    least :data:`MEMBER_SPLIT_MIN_BYTES`, and fewer tiles than would give each worker a
+    chunk of :func:`_byte_rule_tiles`; otherwise 1 (the workers share out the tiles).
+    """
+    members, inputs, channels, filters = kernel_shape
+    if (members >= pieces > 1
+            and math.prod(kernel_shape) * dtype.itemsize >= MEMBER_SPLIT_MIN_BYTES
+            and tiles < pieces * _byte_rule_tiles(inputs, channels, filters, dtype)):
+        return pieces
+    return 1
+
+
+def _byte_rule_tiles(inputs: int, channels: int, filters: int, dtype: np.dtype) -> int:
+    """Tiles whose transformed inputs and products take about :data:`CHUNK_BYTES`, but at
+    least :data:`MIN_CHUNK_TILES`."""
+    return max(CHUNK_BYTES // (inputs * (channels + filters) * dtype.itemsize), MIN_CHUNK_TILES)
 
 
 def chunk_tiles(inputs: int, channels: int, filters: int, dtype: np.dtype) -> int:
@@ -373,8 +420,7 @@ def chunk_tiles(inputs: int, channels: int, filters: int, dtype: np.dtype) -> in
     (:data:`SMALL_GEMM_MACS`), if that leaves at least :data:`SMALL_GEMM_MIN_TILES`
     tiles and :data:`SMALL_CHUNK_MIN_MACS` multiply-adds per chunk.
     """
-    per_chunk = max(CHUNK_BYTES // (inputs * (channels + filters) * dtype.itemsize),
-                    MIN_CHUNK_TILES)
+    per_chunk = _byte_rule_tiles(inputs, channels, filters, dtype)
     small = SMALL_GEMM_MACS // (channels * filters)
     if (SMALL_GEMM_MIN_TILES <= small < per_chunk
             and inputs * small * channels * filters >= SMALL_CHUNK_MIN_MACS

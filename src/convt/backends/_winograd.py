@@ -349,8 +349,9 @@ def tasks(
     *,
     prepared: PreparedKernel | None = None,
 ) -> Iterator[Callable[[], None]]:
-    """Every group of phases and residues (:func:`tile_groups`) and chunk of its tiles as a
-    task that writes their outputs of ``out``.
+    """Every group of phases and residues (:func:`tile_groups`) and chunk of its tiles, with
+    all of the group's members or a part of them (:func:`member_parts`), as a task that
+    writes their outputs of ``out``.
 
     ``x`` is ``(batch, *n, C_in)`` (float32 or float64), ``kernel`` ``(*k, C_out, C_in)``,
     ``out`` the uninitialized ``(batch, *L, C_out)``. Each output of a phase with taps is

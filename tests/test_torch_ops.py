@@ -154,6 +154,98 @@ def test_which_inputs_run_channels_last(shape, strides, filters, device, grad, e
         assert torch_backend.runs_channels_last(x, kernel, launch) is expected
 
 
+def _onednn_launch(shape, kernel_size=3, strides=2, **kwargs):
+    args = ConvTransposeArgs.normalize(3, kernel_size, strides=strides,
+                                       data_format="channels_first", **kwargs)
+    return torch_backend._launch(args, shape[2:])
+
+
+@pytest.mark.parametrize("shape, kernel_size, kwargs, dtype, grad, expected", [
+    ((1, 64, 16, 16, 16), 3, {}, torch.float32, None, True),  # vnet3d_same
+    ((2, 64, 16, 16, 16), 3, {}, torch.float32, None, False),  # a batch: torch runs oneDNN
+    ((1, 80, 16, 16, 16), 3, {}, torch.float32, None, True),  # 80 * 16 * 16 = 20480
+    ((1, 81, 16, 16, 16), 3, {}, torch.float32, None, False),  # past torch's size limit
+    ((1, 8, 12, 12, 12), 3, {}, torch.float32, None, True),  # 12^3 voxels
+    ((1, 8, 12, 12, 11), 3, {}, torch.float32, None, False),  # fewer voxels
+    ((1, 8, 12, 12, 12), 3, {}, torch.float32, "input", False),  # training needs 16^3
+    ((1, 8, 16, 16, 16), 3, {}, torch.float32, "kernel", True),
+    ((1, 8, 16, 16, 16), 3, {}, torch.float32, "no_grad", True),
+    ((1, 8, 16, 16, 16), 3, {}, torch.float64, None, False),  # oneDNN computes float32
+    ((1, 8, 16, 16, 16), (3, 4, 4), {}, torch.float32, None, False),  # torch runs oneDNN
+    ((1, 8, 16, 16, 16), (4, 4, 3), {}, torch.float32, None, True),
+    ((1, 8, 16, 16, 16), 3, {"strides": 1}, torch.float32, None, True),
+    # output_padding 1 at stride 1 (dilation 2), which oneDNN refuses
+    ((1, 8, 16, 16, 16), 3, {"strides": 1, "dilation_rate": 2, "output_padding": 1},
+     torch.float32, None, False),
+])
+def test_which_inputs_run_onednn(shape, kernel_size, kwargs, dtype, grad, expected):
+    launch = _onednn_launch(shape, kernel_size, **kwargs)
+    x = torch.empty(shape, dtype=dtype, requires_grad=grad in ("input", "no_grad"))
+    kernel = torch.empty((*launch.kernel_size, 4, shape[1]), dtype=dtype,
+                         requires_grad=grad == "kernel")
+    with torch.set_grad_enabled(grad != "no_grad"):
+        assert torch_backend.runs_onednn(x, kernel, launch) is expected
+
+
+def test_onednn_is_not_run_when_disabled_compiling_or_off_the_cpu(monkeypatch):
+    launch = _onednn_launch((1, 8, 16, 16, 16))
+    kernel = torch.empty(3, 3, 3, 4, 8)
+    assert torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16), kernel, launch)
+    assert not torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16, device="meta"),
+                                         kernel, launch)
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)  # the user's switch
+    assert not torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16), kernel, launch)
+    monkeypatch.undo()
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert not torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16), kernel, launch)
+    assert not torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16), kernel,
+                                         _onednn_launch((1, 8, 16, 16, 16)))
+
+
+# 3-D geometries at 16^3 voxels, where oneDNN runs both the forward and the training step
+# (torch's operator runs oneDNN itself once the kernel's last two axes are both above 3).
+ONEDNN_GRID = [
+    ((16, 16, 16), 3, 2, "same", None, 1),
+    ((16, 16, 16), 2, 2, "valid", None, 1),
+    ((16, 16, 16), (3, 2, 4), (2, 1, 3), "same", None, 1),
+    ((16, 16, 16), 3, 2, "valid", (1, 0, 1), 1),
+    ((16, 16, 16), 3, 1, "same", None, (2, 1, 1)),
+    ((16, 16, 16), (4, 3, 4), 3, "same", 2, 1),
+]
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", ONEDNN_GRID, ids=str)
+def test_onednn_matches_numpy_and_torch_gradients(case, data_format, monkeypatch):
+    calls = []
+    transposed = torch_backend._onednn_transposed()
+    monkeypatch.setattr(torch_backend, "_onednn_transposed",
+                        lambda: lambda *a: calls.append(1) or transposed(*a))
+    x, w = _arrays(case[0], case[1], data_format, channels=2, filters=3)
+    x, w = x[:1], w  # one sample: torch's operator would run its native kernels
+    kwargs = _kwargs(case, data_format)
+    a = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    b = torch.tensor(w, dtype=torch.float32, requires_grad=True)
+    got = ops.conv_transpose(a, b, **kwargs)
+    assert calls == [1]
+    np.testing.assert_allclose(got.detach().numpy(), ops.conv_transpose(x, w, **kwargs),
+                               rtol=1e-4, atol=1e-4)
+    a64, b64 = (torch.tensor(v, requires_grad=True) for v in (x, w))
+    expected = ops.conv_transpose(a64, b64, **kwargs)  # float64: torch's operator
+    cotangent = torch.randn(expected.shape, dtype=torch.float64, generator=torch.Generator()
+                            .manual_seed(0))
+    grads = torch.autograd.grad(got, (a, b), cotangent.float(), create_graph=True)
+    expected_grads = torch.autograd.grad(expected, (a64, b64), cotangent, create_graph=True)
+    for grad, reference in zip(grads, expected_grads):
+        np.testing.assert_allclose(grad.detach().numpy(), reference.detach().numpy(),
+                                   rtol=1e-4, atol=1e-3)
+    second = torch.autograd.grad(sum((g ** 2).sum() for g in grads), (a, b))  # double backward
+    expected_second = torch.autograd.grad(sum((g ** 2).sum() for g in expected_grads), (a64, b64))
+    for grad, reference in zip(second, expected_second):
+        scale = reference.abs().max().item()
+        np.testing.assert_allclose(grad.numpy(), reference.numpy(), atol=1e-4 * scale)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     rank=st.integers(1, 3),

@@ -387,19 +387,112 @@ def _large_image(x: torch.Tensor, rank: int) -> bool:
         rank == 3 and math.prod(x.shape[1:]) >= CHANNELS_LAST_MIN_VOLUME_ELEMENTS)
 
 
+# torch computes a float32 transposed convolution on the CPU with its own native
+# kernels instead of oneDNN's when one sample is small by its heuristic (`use_mkldnn`
+# in ATen's ConvUtils.h: batch 1, channels times the first two spatial lengths at
+# most 20480, and not both of the kernel's last two axes longer than 3). In 3-D
+# those kernels run on about one core and ran 1.5-25x slower than oneDNN's from
+# 12^3 voxels on; convt then calls oneDNN's transposed convolution itself, on
+# channels_last memory (docs/architecture.md, "The torch backend").
+TORCH_NATIVE_MAX_ELEMENTS = 20480
+ONEDNN_MIN_VOXELS = 12**3
+ONEDNN_MIN_VOXELS_TRAINING = 16**3
+
+
+def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
+    """Whether a channels_first-shaped ``x`` goes to oneDNN's transposed convolution directly,
+    where torch's operator would run its native kernels.
+
+    3-D float32 on the CPU, with oneDNN available and enabled, ``output_padding``
+    below the stride (oneDNN refuses more), the sample small by torch's heuristic
+    (:data:`TORCH_NATIVE_MAX_ELEMENTS`), and at least :data:`ONEDNN_MIN_VOXELS`
+    voxels, or :data:`ONEDNN_MIN_VOXELS_TRAINING` when a gradient is recorded
+    (below that, training steps with 16 filters and kernel 2 lost up to 1.22x).
+    Not while ``torch.compile`` traces: compiled graphs keep torch's operator.
+
+    Example:
+        >>> import torch
+        >>> args = ConvTransposeArgs.normalize(3, 3, strides=2, data_format="channels_first")
+        >>> launch = _launch(args, (16, 16, 16))
+        >>> runs_onednn(torch.zeros(1, 64, 16, 16, 16), torch.zeros(3, 3, 3, 32, 64), launch)
+        True
+        >>> runs_onednn(torch.zeros(2, 64, 16, 16, 16), torch.zeros(3, 3, 3, 32, 64), launch)
+        False
+    """
+    if (launch.rank != 3 or x.device.type != "cpu" or x.dtype != torch.float32
+            or any(o >= s for o, s in zip(launch.output_padding, launch.stride))
+            or _onednn_transposed() is None or not torch.backends.mkldnn.enabled
+            or torch.compiler.is_compiling()):
+        return False
+    batch, channels, first, second = x.shape[:4]
+    if (batch != 1 or channels * first * second > TORCH_NATIVE_MAX_ELEMENTS
+            or min(launch.kernel_size[-2:]) > 3):
+        return False  # torch's operator runs oneDNN itself
+    training = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
+    return math.prod(x.shape[2:]) >= (ONEDNN_MIN_VOXELS_TRAINING if training
+                                      else ONEDNN_MIN_VOXELS)
+
+
+@functools.lru_cache(maxsize=1)
+def _onednn_transposed() -> Callable[..., torch.Tensor] | None:
+    """oneDNN's transposed convolution as torch registers it for its compiler, or None."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._convolution_transpose_pointwise.default
+    except (AttributeError, RuntimeError):
+        return None
+
+
+class _OneDnnTransposed(torch.autograd.Function):
+    """oneDNN's transposed convolution of channels_first-shaped tensors, run in channels_last
+    memory; the output keeps channels_last strides.
+
+    The gradients are the adjoint convolutions, asked of torch as a forward
+    convolution (the input's) and a convolution's weight gradient, both of
+    which it runs with oneDNN on the output-sized tensor; both are
+    differentiable, so second derivatives work as through torch's operator.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.launch = launch
+        return _onednn_transposed()(
+            x.contiguous(memory_format=torch.channels_last_3d), weight, None, launch.padding,
+            launch.output_padding, launch.stride, launch.dilation, 1, "none", [], "")
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        launch = ctx.launch
+        grad_x = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_x = F.conv3d(grad, weight, None, launch.stride, launch.padding, launch.dilation)
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.ops.aten.convolution_backward(
+                x, grad, weight, None, launch.stride, launch.padding, launch.dilation, False,
+                [0, 0, 0], 1, [False, True, False])[1]
+        return grad_x, grad_weight, None
+
+
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
               channels_last: bool) -> torch.Tensor:
-    """torch's own operator, given the kernel in its layout."""
+    """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
+    layout."""
     if channels_last:
         x = x.movedim(-1, 1)
-    elif runs_channels_last(x, kernel, launch):
-        x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
     weight = to_torch_kernel(kernel, launch.rank)
-    if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
-        weight = weight.contiguous()
-    out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
-        x, weight, None, launch.stride, launch.padding, launch.output_padding, 1, launch.dilation
-    )
+    if runs_onednn(x, kernel, launch):
+        out = _OneDnnTransposed.apply(x, weight, launch)
+    else:
+        if not channels_last and runs_channels_last(x, kernel, launch):
+            x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
+        if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
+            weight = weight.contiguous()
+        out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
+            x, weight, None, launch.stride, launch.padding, launch.output_padding, 1,
+            launch.dilation)
     return out.movedim(1, -1) if channels_last else out
 
 

@@ -391,9 +391,9 @@ def _large_image(x: torch.Tensor, rank: int) -> bool:
 # kernels instead of oneDNN's when one sample is small by its heuristic (`use_mkldnn`
 # in ATen's ConvUtils.h: batch 1, channels times the first two spatial lengths at
 # most 20480, and not both of the kernel's last two axes longer than 3). In 3-D
-# those kernels run on about one core and ran 1.5-25x slower than oneDNN's from
-# 12^3 voxels on; convt then calls oneDNN's transposed convolution itself, on
-# channels_last memory (docs/architecture.md, "The torch backend").
+# those kernels ran 1.5-25x slower than oneDNN's from 12^3 voxels on; convt then
+# calls oneDNN's transposed convolution itself, on channels_last memory
+# (docs/architecture.md, "The torch backend").
 TORCH_NATIVE_MAX_ELEMENTS = 20480
 ONEDNN_MIN_VOXELS = 12**3
 ONEDNN_MIN_VOXELS_TRAINING = 16**3

@@ -11,6 +11,8 @@ appended). torch crops ``padding`` on both sides and appends ``output_padding``
 the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
 channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`).
+Single 3-D float32 samples that torch would give its slow native kernels go to
+oneDNN's transposed convolution directly instead (:func:`runs_onednn`).
 
 Where torch's operator is slow for the Keras kernel layout (see
 :func:`gemm_method`: ``kernel == stride`` upsampling, long-kernel 1-D), the

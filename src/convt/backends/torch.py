@@ -12,7 +12,8 @@ the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
 channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`).
 Single 3-D float32 samples that torch would give its slow native kernels go to
-oneDNN's transposed convolution directly instead (:func:`runs_onednn`).
+oneDNN's transposed convolution directly instead (:func:`runs_onednn`), which
+crops each side by its own amount, so computes Keras's window itself.
 
 Where torch's operator is slow for the Keras kernel layout (see
 :func:`gemm_method`: ``kernel == stride`` upsampling, long-kernel 1-D), the
@@ -183,8 +184,7 @@ def conv_transpose(
     x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
     if x.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial:
         return _zeros(x, kernel, launch, channels_last).to(out_dtype)
-    out = _METHODS[launch.method](x, kernel, launch, channels_last)
-    return _as_dtype(_keras_window(out, launch), out_dtype)
+    return _as_dtype(_METHODS[launch.method](x, kernel, launch, channels_last), out_dtype)
 
 
 def _zeros(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
@@ -223,6 +223,8 @@ class Launch:
     """Index of the computed result (all axes) that is in Keras's window; None: all of it."""
     zeros: tuple[int, ...] | None
     """Pads (torch's order, last axis first) of zeros after that; None when there are none."""
+    crops: tuple[tuple[int, int], ...]
+    """Keras's ``(left, right)`` crop of each axis's full scatter; negative: zeros appended."""
 
 
 # From this stride on, a 1-D kernel that is a whole number of strides long is computed as
@@ -327,6 +329,7 @@ def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
         else batch_and_channels + keep,
         zeros=tuple([0, 0] * channels_last + [n for z in reversed(zeros) for n in (0, z)])
         if any(zeros) else None,
+        crops=tuple((p.crop_left, p.crop_right) for p in plans),
     )
 
 
@@ -405,8 +408,10 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """Whether a channels_first-shaped ``x`` goes to oneDNN's transposed convolution directly,
     where torch's operator would run its native kernels.
 
-    3-D float32 on the CPU, with oneDNN available and enabled, ``output_padding``
-    below the stride (oneDNN refuses more), the sample small by torch's heuristic
+    3-D float32 on the CPU, with oneDNN available and enabled, a right crop at
+    most ``stride - 1`` shorter than the left one (oneDNN refuses a longer zero
+    tail, which torch's ``output_padding`` allows up to the dilation), the
+    sample small by torch's heuristic
     (:data:`TORCH_NATIVE_MAX_ELEMENTS`), and at least :data:`ONEDNN_MIN_VOXELS`
     voxels, or :data:`ONEDNN_MIN_VOXELS_TRAINING` when a gradient is recorded
     (below that, training steps with 16 filters and kernel 2 lost up to 1.22x).
@@ -422,7 +427,7 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         False
     """
     if (launch.rank != 3 or x.device.type != "cpu" or x.dtype != torch.float32
-            or any(o >= s for o, s in zip(launch.output_padding, launch.stride))
+            or any(left - right >= s for (left, right), s in zip(launch.crops, launch.stride))
             or _onednn_transposed() is None or not torch.backends.mkldnn.enabled
             or torch.compiler.is_compiling()):
         return False
@@ -447,13 +452,22 @@ def _onednn_transposed() -> Callable[..., torch.Tensor] | None:
 
 
 class _OneDnnTransposed(torch.autograd.Function):
-    """oneDNN's transposed convolution of channels_first-shaped tensors, run in channels_last
-    memory; the output keeps channels_last strides.
+    """Keras's window of oneDNN's transposed convolution of channels_first-shaped tensors, run
+    in channels_last memory; the output keeps channels_last strides.
+
+    oneDNN crops each side of an axis by its own amount: torch's op takes the
+    left crop as ``padding`` and the right one as ``padding - output_padding``,
+    where a negative ``output_padding`` is a longer right crop (Keras's
+    ``"same"`` cuts one more element on the right when the kernel outgrows the
+    stride by an odd amount). The window is then computed once, with no slice
+    whose gradient fills a zero tensor of the full scatter.
 
     The gradients are the adjoint convolutions, asked of torch as a forward
     convolution (the input's) and a convolution's weight gradient, both of
-    which it runs with oneDNN on the output-sized tensor; both are
-    differentiable, so second derivatives work as through torch's operator.
+    which it runs with oneDNN. They crop both sides alike, so the output's
+    gradient is first padded (or cut) on one side to the symmetric part of the
+    crops. Both are differentiable, so second derivatives work as through
+    torch's operator.
     """
 
     @staticmethod
@@ -461,19 +475,25 @@ class _OneDnnTransposed(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.launch = launch
         return _onednn_transposed()(
-            x.contiguous(memory_format=torch.channels_last_3d), weight, None, launch.padding,
-            launch.output_padding, launch.stride, launch.dilation, 1, "none", [], "")
+            x.contiguous(memory_format=torch.channels_last_3d), weight, None,
+            [left for left, _ in launch.crops], [left - right for left, right in launch.crops],
+            launch.stride, launch.dilation, 1, "none", [], "")
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         launch = ctx.launch
+        padding = [max(0, min(crop)) for crop in launch.crops]
+        pads = [side - p for crop, p in zip(reversed(launch.crops), reversed(padding))
+                for side in crop]
+        if any(pads):
+            grad = F.pad(grad, pads)
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
-            grad_x = F.conv3d(grad, weight, None, launch.stride, launch.padding, launch.dilation)
+            grad_x = F.conv3d(grad, weight, None, launch.stride, padding, launch.dilation)
         if ctx.needs_input_grad[1]:
             grad_weight = torch.ops.aten.convolution_backward(
-                x, grad, weight, None, launch.stride, launch.padding, launch.dilation, False,
+                x, grad, weight, None, launch.stride, padding, launch.dilation, False,
                 [0, 0, 0], 1, [False, True, False])[1]
         return grad_x, grad_weight, None
 
@@ -481,21 +501,21 @@ class _OneDnnTransposed(torch.autograd.Function):
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
               channels_last: bool) -> torch.Tensor:
     """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
-    layout."""
+    layout; Keras's window of it."""
     if channels_last:
         x = x.movedim(-1, 1)
     weight = to_torch_kernel(kernel, launch.rank)
     if runs_onednn(x, kernel, launch):
         out = _OneDnnTransposed.apply(x, weight, launch)
-    else:
-        if not channels_last and runs_channels_last(x, kernel, launch):
-            x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
-        if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
-            weight = weight.contiguous()
-        out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
-            x, weight, None, launch.stride, launch.padding, launch.output_padding, 1,
-            launch.dilation)
-    return out.movedim(1, -1) if channels_last else out
+        return out.movedim(1, -1) if channels_last else out
+    if not channels_last and runs_channels_last(x, kernel, launch):
+        x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
+    if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
+        weight = weight.contiguous()
+    out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
+        x, weight, None, launch.stride, launch.padding, launch.output_padding, 1,
+        launch.dilation)
+    return _keras_window(out.movedim(1, -1) if channels_last else out, launch)
 
 
 def _tap_columns(x: torch.Tensor, kernel: torch.Tensor, rank: int,
@@ -519,7 +539,8 @@ def _tap_columns(x: torch.Tensor, kernel: torch.Tensor, rank: int,
 
 def _tiles(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
            channels_last: bool) -> torch.Tensor:
-    """kernel == stride: each input position owns a tile of the output (depth to space)."""
+    """kernel == stride: each input position owns a tile of the output (depth to space);
+    Keras's window of it."""
     rank = launch.rank
     columns = _tap_columns(x, kernel, rank, channels_last)
     n, filters = x.shape[0], kernel.shape[rank]
@@ -530,12 +551,13 @@ def _tiles(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     else:  # (N, *k, f, *S) -> (N, f, S1, k1, S2, k2, ...)
         order = [0, rank + 1, *(a for i in range(rank) for a in (rank + 2 + i, 1 + i))]
         shape = (n, filters, *(s * k for s, k in zip(spatial, launch.kernel_size)))
-    return columns.permute(order).reshape(shape)
+    return _keras_window(columns.permute(order).reshape(shape), launch)
 
 
 def _rows(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
           channels_last: bool) -> torch.Tensor:
-    """1-D, kernel = q strides: q stride-long rows per input, added at q offsets.
+    """1-D, kernel = q strides: q stride-long rows per input, added at q offsets; Keras's
+    window of them.
 
     Each shift is zero-padded into place and the q parts summed, rather than
     added into slices of one buffer: the backward pass is then only slices.
@@ -551,7 +573,8 @@ def _rows(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         pads = [(0, 0, shift, q - 1 - shift) for shift in range(q)]
     out = functools.reduce(operator.add, (F.pad(p, pad) for p, pad in zip(parts, pads)))
     full = (x.shape[1 if channels_last else 2] + q - 1) * stride
-    return out.reshape(n, full, filters) if channels_last else out.reshape(n, filters, full)
+    return _keras_window(out.reshape(n, full, filters) if channels_last
+                         else out.reshape(n, filters, full), launch)
 
 
 _METHODS = {"operator": _operator, "tiles": _tiles, "rows": _rows}

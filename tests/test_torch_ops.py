@@ -162,7 +162,7 @@ def _onednn_launch(shape, kernel_size=3, strides=2, **kwargs):
 
 @pytest.mark.parametrize("shape, kernel_size, kwargs, dtype, grad, expected", [
     ((1, 64, 16, 16, 16), 3, {}, torch.float32, None, True),  # vnet3d_same
-    ((2, 64, 16, 16, 16), 3, {}, torch.float32, None, False),  # a batch: torch runs oneDNN
+    ((2, 64, 16, 16, 16), 3, {}, torch.float32, None, False),  # a batch with 4 filters
     ((1, 80, 16, 16, 16), 3, {}, torch.float32, None, True),  # 80 * 16 * 16 = 20480
     ((1, 81, 16, 16, 16), 3, {}, torch.float32, None, False),  # past torch's size limit
     ((1, 8, 12, 12, 12), 3, {}, torch.float32, None, True),  # 12^3 voxels
@@ -178,10 +178,35 @@ def _onednn_launch(shape, kernel_size=3, strides=2, **kwargs):
     ((1, 8, 16, 16, 16), 3, {"strides": 1, "dilation_rate": 2, "output_padding": 1},
      torch.float32, None, False),
 ])
-def test_which_inputs_run_onednn(shape, kernel_size, kwargs, dtype, grad, expected):
+def test_which_inputs_torch_would_run_natively_run_onednn(shape, kernel_size, kwargs, dtype,
+                                                          grad, expected):
+    _assert_runs_onednn(shape, kernel_size, kwargs, dtype, grad, 4, expected)
+
+
+# Inputs torch gives oneDNN itself (on channels_first memory): taken with 16 filters and a
+# stride, in a batch or from 16^3 voxels a sample.
+@pytest.mark.parametrize("shape, kernel_size, kwargs, filters, grad, expected", [
+    ((2, 64, 16, 16, 16), 3, {}, 16, None, True),  # a batch
+    ((2, 64, 16, 16, 16), 3, {}, 15, None, False),  # too few filters
+    ((2, 8, 8, 8, 8), 3, {}, 16, "input", True),  # small voxels, training too
+    ((2, 8, 8, 8, 8), 3, {"strides": 1}, 16, None, False),  # stride 1: torch's was faster
+    ((2, 8, 8, 8, 8), 3, {"strides": (1, 1, 2)}, 16, None, True),
+    ((1, 81, 16, 16, 16), 3, {}, 16, "kernel", True),  # one sample past torch's size limit
+    ((1, 81, 16, 16, 15), 3, {}, 16, None, False),  # one voxel fewer than 16^3
+    ((1, 8, 16, 16, 16), (3, 4, 4), {}, 16, None, True),  # torch runs oneDNN for this kernel
+    ((2, 8, 8, 8, 8), 3, {"output_padding": 1}, 16, None, True),  # a zero tail of 1 < stride
+    # the zero tail torch allows up to the dilation, which oneDNN refuses
+    ((2, 8, 8, 8, 8), 3, {"dilation_rate": 3, "output_padding": 2}, 16, None, False),
+])
+def test_which_inputs_torch_runs_with_onednn_run_it_directly(shape, kernel_size, kwargs,
+                                                            filters, grad, expected):
+    _assert_runs_onednn(shape, kernel_size, kwargs, torch.float32, grad, filters, expected)
+
+
+def _assert_runs_onednn(shape, kernel_size, kwargs, dtype, grad, filters, expected):
     launch = _onednn_launch(shape, kernel_size, **kwargs)
     x = torch.empty(shape, dtype=dtype, requires_grad=grad in ("input", "no_grad"))
-    kernel = torch.empty((*launch.kernel_size, 4, shape[1]), dtype=dtype,
+    kernel = torch.empty((*launch.kernel_size, filters, shape[1]), dtype=dtype,
                          requires_grad=grad == "kernel")
     with torch.set_grad_enabled(grad != "no_grad"):
         assert torch_backend.runs_onednn(x, kernel, launch) is expected
@@ -215,18 +240,21 @@ ONEDNN_GRID = [
 
 @pytest.mark.parametrize("data_format", FORMATS)
 @pytest.mark.parametrize("case", ONEDNN_GRID, ids=str)
-def test_onednn_matches_numpy_and_torch_gradients(case, data_format, monkeypatch):
+@pytest.mark.parametrize("batch, filters", [(1, 3), (2, 16)])  # torch: native / oneDNN
+def test_onednn_matches_numpy_and_torch_gradients(case, data_format, batch, filters,
+                                                  monkeypatch):
     calls = []
     transposed = torch_backend._onednn_transposed()
     monkeypatch.setattr(torch_backend, "_onednn_transposed",
                         lambda: lambda *a: calls.append(1) or transposed(*a))
-    x, w = _arrays(case[0], case[1], data_format, channels=2, filters=3)
-    x = x[:1]  # one sample: torch's operator would run its native kernels
+    x, w = _arrays(case[0], case[1], data_format, channels=2, filters=filters)
+    x = x[:batch]
     kwargs = _kwargs(case, data_format)
     a = torch.tensor(x, dtype=torch.float32, requires_grad=True)
     b = torch.tensor(w, dtype=torch.float32, requires_grad=True)
     got = ops.conv_transpose(a, b, **kwargs)
-    assert calls == [1]
+    strided = max(np.broadcast_to(case[2], 3)) > 1  # a batch is taken with a stride only
+    assert calls == ([1] if batch == 1 or strided else [])
     np.testing.assert_allclose(got.detach().numpy(), ops.conv_transpose(x, w, **kwargs),
                                rtol=1e-4, atol=1e-4)
     a64, b64 = (torch.tensor(v, requires_grad=True) for v in (x, w))

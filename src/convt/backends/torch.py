@@ -11,9 +11,11 @@ appended). torch crops ``padding`` on both sides and appends ``output_padding``
 the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
 channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`).
-Single 3-D float32 samples that torch would give its slow native kernels go to
-oneDNN's transposed convolution directly instead (:func:`runs_onednn`), which
-crops each side by its own amount, so computes Keras's window itself.
+Single 3-D float32 samples that torch would give its slow native kernels, and
+strided 3-D batches that it gives oneDNN on channels_first memory, go to
+oneDNN's transposed convolution directly instead (:func:`runs_onednn`), in
+channels_last memory; oneDNN crops each side by its own amount, so computes
+Keras's window itself.
 
 Where torch's operator is slow for the Keras kernel layout (see
 :func:`gemm_method`: ``kernel == stride`` upsampling, long-kernel 1-D), the
@@ -397,24 +399,35 @@ def _large_image(x: torch.Tensor, rank: int) -> bool:
 # in ATen's ConvUtils.h: batch 1, channels times the first two spatial lengths at
 # most 20480, and not both of the kernel's last two axes longer than 3). In 3-D
 # those kernels ran 1.5-25x slower than oneDNN's from 12^3 voxels on; convt then
-# calls oneDNN's transposed convolution itself, on channels_last memory
-# (docs/architecture.md, "The torch backend").
+# calls oneDNN's transposed convolution itself, on channels_last memory. Where torch
+# runs oneDNN itself it does so on channels_first memory and the full scatter; in
+# 3-D with a stride and 16 filters the direct call ran batches 0.13-1.05x its time,
+# and single samples from 16^3 voxels 0.74-1.07x (docs/architecture.md, "The torch
+# backend").
 TORCH_NATIVE_MAX_ELEMENTS = 20480
 ONEDNN_MIN_VOXELS = 12**3
 ONEDNN_MIN_VOXELS_TRAINING = 16**3
+ONEDNN_MIN_SAMPLE_VOXELS = 16**3
 
 
 def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
-    """Whether a channels_first-shaped ``x`` goes to oneDNN's transposed convolution directly,
-    where torch's operator would run its native kernels.
+    """Whether a channels_first-shaped ``x`` goes to oneDNN's transposed convolution directly.
 
-    3-D float32 on the CPU, with oneDNN available and enabled, a right crop at
-    most ``stride - 1`` shorter than the left one (oneDNN refuses a longer zero
-    tail, which torch's ``output_padding`` allows up to the dilation), the
-    sample small by torch's heuristic
-    (:data:`TORCH_NATIVE_MAX_ELEMENTS`), and at least :data:`ONEDNN_MIN_VOXELS`
-    voxels, or :data:`ONEDNN_MIN_VOXELS_TRAINING` when a gradient is recorded
-    (below that, training steps with 16 filters and kernel 2 lost up to 1.22x).
+    3-D float32 on the CPU, with oneDNN available and enabled, and a right crop
+    at most ``stride - 1`` shorter than the left one (oneDNN refuses a longer
+    zero tail, which torch's ``output_padding`` allows up to the dilation).
+    Then either of:
+
+    - one sample small by torch's heuristic (:data:`TORCH_NATIVE_MAX_ELEMENTS`),
+      which torch would give its native kernels, of at least
+      :data:`ONEDNN_MIN_VOXELS` voxels, or :data:`ONEDNN_MIN_VOXELS_TRAINING`
+      when a gradient is recorded (below that, training steps with 16 filters
+      and kernel 2 lost up to 1.22x);
+    - what torch gives oneDNN itself, with a stride above 1 and at least
+      :data:`CHANNELS_LAST_MIN_FILTERS` filters, in a batch or from
+      :data:`ONEDNN_MIN_SAMPLE_VOXELS` voxels a sample (stride 1 lost up to
+      1.33x, 1-4 filters up to 1.42x, single 8^3 samples up to 1.14x).
+
     Not while ``torch.compile`` traces: compiled graphs keep torch's operator.
 
     Example:
@@ -424,6 +437,8 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         >>> runs_onednn(torch.zeros(1, 64, 16, 16, 16), torch.zeros(3, 3, 3, 32, 64), launch)
         True
         >>> runs_onednn(torch.zeros(2, 64, 16, 16, 16), torch.zeros(3, 3, 3, 32, 64), launch)
+        True
+        >>> runs_onednn(torch.zeros(2, 64, 16, 16, 16), torch.zeros(3, 3, 3, 1, 64), launch)
         False
     """
     if (launch.rank != 3 or x.device.type != "cpu" or x.dtype != torch.float32
@@ -432,12 +447,13 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
             or torch.compiler.is_compiling()):
         return False
     batch, channels, first, second = x.shape[:4]
+    voxels = math.prod(x.shape[2:])
     if (batch != 1 or channels * first * second > TORCH_NATIVE_MAX_ELEMENTS
-            or min(launch.kernel_size[-2:]) > 3):
-        return False  # torch's operator runs oneDNN itself
+            or min(launch.kernel_size[-2:]) > 3):  # torch's operator runs oneDNN itself
+        return (max(launch.stride) > 1 and kernel.shape[3] >= CHANNELS_LAST_MIN_FILTERS
+                and (batch > 1 or voxels >= ONEDNN_MIN_SAMPLE_VOXELS))
     training = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
-    return math.prod(x.shape[2:]) >= (ONEDNN_MIN_VOXELS_TRAINING if training
-                                      else ONEDNN_MIN_VOXELS)
+    return voxels >= (ONEDNN_MIN_VOXELS_TRAINING if training else ONEDNN_MIN_VOXELS)
 
 
 @functools.lru_cache(maxsize=1)

@@ -155,7 +155,7 @@ def test_which_inputs_run_channels_last(shape, strides, filters, device, grad, e
 
 
 def _onednn_launch(shape, kernel_size=3, strides=2, **kwargs):
-    args = ConvTransposeArgs.normalize(3, kernel_size, strides=strides,
+    args = ConvTransposeArgs.normalize(len(shape) - 2, kernel_size, strides=strides,
                                        data_format="channels_first", **kwargs)
     return torch_backend._launch(args, shape[2:])
 
@@ -203,6 +203,26 @@ def test_which_inputs_torch_runs_with_onednn_run_it_directly(shape, kernel_size,
     _assert_runs_onednn(shape, kernel_size, kwargs, torch.float32, grad, filters, expected)
 
 
+# 2-D: 2048 pixels over all samples, 16 filters and half as many as channels, a stride.
+@pytest.mark.parametrize("shape, kernel_size, kwargs, filters, grad, expected", [
+    ((8, 128, 32, 32), 3, {}, 64, "input", True),  # unet_same
+    ((8, 130, 32, 32), 3, {}, 64, None, False),  # fewer filters than half the channels
+    ((2, 32, 32, 32), 3, {}, 16, None, True),  # 2048 pixels
+    ((2, 32, 32, 31), 3, {}, 16, None, False),
+    ((1, 64, 64, 64), 4, {}, 64, "kernel", True),  # a sample torch gives oneDNN
+    # torch's operator on channels_last memory (its window is Keras's, inference) ...
+    ((1, 64, 128, 128), 4, {}, 64, None, False),
+    ((1, 64, 128, 128), 3, {"padding": "same"}, 64, None, True),  # ... not before a slice
+    ((1, 64, 128, 128), 4, {}, 64, "input", True),  # ... nor in training
+    ((1, 4, 64, 64), 3, {}, 16, None, False),  # torch's native kernels: not measured in 2-D
+    ((2, 32, 32, 32), 3, {}, 15, None, False),  # too few filters
+    ((2, 32, 32, 32), 3, {"strides": 1}, 16, None, False),
+    ((2, 32, 32, 32), 3, {"strides": (1, 2)}, 16, None, True),
+])
+def test_which_2d_inputs_run_onednn(shape, kernel_size, kwargs, filters, grad, expected):
+    _assert_runs_onednn(shape, kernel_size, kwargs, torch.float32, grad, filters, expected)
+
+
 def _assert_runs_onednn(shape, kernel_size, kwargs, dtype, grad, filters, expected):
     launch = _onednn_launch(shape, kernel_size, **kwargs)
     x = torch.empty(shape, dtype=dtype, requires_grad=grad in ("input", "no_grad"))
@@ -225,8 +245,9 @@ def test_onednn_is_not_run_when_disabled_compiling_or_off_the_cpu(monkeypatch):
     assert not torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16), kernel, launch)
 
 
-# 3-D geometries at 16^3 voxels, where oneDNN runs both the forward and the training step
-# (torch's operator runs oneDNN itself once the kernel's last two axes are both above 3).
+# Geometries oneDNN runs directly, forward and training step: 3-D at 16^3 voxels (one sample
+# of 3 filters, which torch would give its native kernels unless the kernel's last two axes are
+# both above 3, and a batch of 16 filters, which it gives oneDNN) and 2-D batches of 16 filters.
 ONEDNN_GRID = [
     ((16, 16, 16), 3, 2, "same", None, 1),
     ((16, 16, 16), 2, 2, "valid", None, 1),
@@ -236,6 +257,14 @@ ONEDNN_GRID = [
     ((16, 16, 16), (4, 3, 4), 3, "same", 2, 1),
     ((16, 16, 16), (5, 3, 5), 2, "same", 1, 1),  # crops (2, 1) and (1, 0)
 ]
+ONEDNN_GRID_2D = [
+    ((32, 32), 3, 2, "same", None, 1),
+    ((32, 32), 5, 2, "same", 1, 1),
+    ((32, 32), (3, 4), (2, 3), "same", None, 1),
+    ((32, 32), 3, 2, "valid", (1, 0), 1),
+    ((32, 32), 3, (2, 1), "same", None, (1, 2)),
+    ((32, 32), 3, 1, "same", None, 1),  # stride 1: torch's operator
+]
 
 
 @pytest.mark.parametrize("data_format", FORMATS)
@@ -243,6 +272,18 @@ ONEDNN_GRID = [
 @pytest.mark.parametrize("batch, filters", [(1, 3), (2, 16)])  # torch: native / oneDNN
 def test_onednn_matches_numpy_and_torch_gradients(case, data_format, batch, filters,
                                                   monkeypatch):
+    strided = max(np.broadcast_to(case[2], 3)) > 1  # a batch is taken with a stride only
+    _check_onednn(case, data_format, batch, filters, batch == 1 or strided, monkeypatch)
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", ONEDNN_GRID_2D, ids=str)
+def test_onednn_matches_numpy_and_torch_gradients_2d(case, data_format, monkeypatch):
+    strided = max(np.broadcast_to(case[2], 2)) > 1
+    _check_onednn(case, data_format, 2, 16, strided, monkeypatch)
+
+
+def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
     calls = []
     transposed = torch_backend._onednn_transposed()
     monkeypatch.setattr(torch_backend, "_onednn_transposed",
@@ -253,8 +294,7 @@ def test_onednn_matches_numpy_and_torch_gradients(case, data_format, batch, filt
     a = torch.tensor(x, dtype=torch.float32, requires_grad=True)
     b = torch.tensor(w, dtype=torch.float32, requires_grad=True)
     got = ops.conv_transpose(a, b, **kwargs)
-    strided = max(np.broadcast_to(case[2], 3)) > 1  # a batch is taken with a stride only
-    assert calls == ([1] if batch == 1 or strided else [])
+    assert calls == ([1] if routed else [])
     np.testing.assert_allclose(got.detach().numpy(), ops.conv_transpose(x, w, **kwargs),
                                rtol=1e-4, atol=1e-4)
     a64, b64 = (torch.tensor(v, requires_grad=True) for v in (x, w))

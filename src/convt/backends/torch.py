@@ -12,7 +12,7 @@ the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
 channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`).
 Single 3-D float32 samples that torch would give its slow native kernels, and
-strided 3-D batches that it gives oneDNN on channels_first memory, go to
+strided 2-D and 3-D inputs that it gives oneDNN on channels_first memory, go to
 oneDNN's transposed convolution directly instead (:func:`runs_onednn`), in
 channels_last memory; oneDNN crops each side by its own amount, so computes
 Keras's window itself.
@@ -360,6 +360,7 @@ CHANNELS_LAST_MIN_PIXELS = 128 * 128
 CHANNELS_LAST_MIN_VOLUME_ELEMENTS = 2**19
 CHANNELS_LAST_MIN_FILTERS = 16
 _CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
+_CONVOLUTIONS = {2: F.conv2d, 3: F.conv3d}
 
 
 def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
@@ -400,33 +401,40 @@ def _large_image(x: torch.Tensor, rank: int) -> bool:
 # most 20480, and not both of the kernel's last two axes longer than 3). In 3-D
 # those kernels ran 1.5-25x slower than oneDNN's from 12^3 voxels on; convt then
 # calls oneDNN's transposed convolution itself, on channels_last memory. Where torch
-# runs oneDNN itself it does so on channels_first memory and the full scatter; in
-# 3-D with a stride and 16 filters the direct call ran batches 0.13-1.05x its time,
-# and single samples from 16^3 voxels 0.74-1.07x (docs/architecture.md, "The torch
-# backend").
+# runs oneDNN itself it does so on channels_first memory and the full scatter; with a
+# stride and 16 filters the direct call ran 3-D batches 0.13-1.05x its time, single
+# 3-D samples from 16^3 voxels 0.74-1.07x, and 2-D inputs of 2048 pixels (all samples)
+# with at least half as many filters as channels 0.19-1.04x (docs/architecture.md,
+# "The torch backend").
 TORCH_NATIVE_MAX_ELEMENTS = 20480
 ONEDNN_MIN_VOXELS = 12**3
 ONEDNN_MIN_VOXELS_TRAINING = 16**3
 ONEDNN_MIN_SAMPLE_VOXELS = 16**3
+ONEDNN_MIN_PIXELS = 2048
 
 
 def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """Whether a channels_first-shaped ``x`` goes to oneDNN's transposed convolution directly.
 
-    3-D float32 on the CPU, with oneDNN available and enabled, and a right crop
-    at most ``stride - 1`` shorter than the left one (oneDNN refuses a longer
-    zero tail, which torch's ``output_padding`` allows up to the dilation).
-    Then either of:
+    2-D or 3-D float32 on the CPU, with oneDNN available and enabled, and a
+    right crop at most ``stride - 1`` shorter than the left one (oneDNN refuses
+    a longer zero tail, which torch's ``output_padding`` allows up to the
+    dilation). Then either of:
 
-    - one sample small by torch's heuristic (:data:`TORCH_NATIVE_MAX_ELEMENTS`),
-      which torch would give its native kernels, of at least
-      :data:`ONEDNN_MIN_VOXELS` voxels, or :data:`ONEDNN_MIN_VOXELS_TRAINING`
-      when a gradient is recorded (below that, training steps with 16 filters
-      and kernel 2 lost up to 1.22x);
+    - in 3-D, one sample small by torch's heuristic
+      (:data:`TORCH_NATIVE_MAX_ELEMENTS`), which torch would give its native
+      kernels, of at least :data:`ONEDNN_MIN_VOXELS` voxels, or
+      :data:`ONEDNN_MIN_VOXELS_TRAINING` when a gradient is recorded (below
+      that, training steps with 16 filters and kernel 2 lost up to 1.22x);
     - what torch gives oneDNN itself, with a stride above 1 and at least
-      :data:`CHANNELS_LAST_MIN_FILTERS` filters, in a batch or from
-      :data:`ONEDNN_MIN_SAMPLE_VOXELS` voxels a sample (stride 1 lost up to
-      1.33x, 1-4 filters up to 1.42x, single 8^3 samples up to 1.14x).
+      :data:`CHANNELS_LAST_MIN_FILTERS` filters (stride 1 lost up to 1.33x, 1-4
+      filters up to 1.42x): in 3-D a batch, or one sample of at least
+      :data:`ONEDNN_MIN_SAMPLE_VOXELS` voxels (single 8^3 samples lost up to
+      1.14x); in 2-D at least :data:`ONEDNN_MIN_PIXELS` pixels over all samples
+      and half as many filters as channels (fewer pixels lost up to 1.14x, an
+      eighth as many filters up to 1.42x). Not where torch's operator gives
+      Keras's window itself and :func:`runs_channels_last` hands it channels_last
+      memory: the same computation, 4-7% faster there (``big_2d``'s forward).
 
     Not while ``torch.compile`` traces: compiled graphs keep torch's operator.
 
@@ -441,19 +449,27 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         >>> runs_onednn(torch.zeros(2, 64, 16, 16, 16), torch.zeros(3, 3, 3, 1, 64), launch)
         False
     """
-    if (launch.rank != 3 or x.device.type != "cpu" or x.dtype != torch.float32
+    if (launch.rank == 1 or x.device.type != "cpu" or x.dtype != torch.float32
             or any(left - right >= s for (left, right), s in zip(launch.crops, launch.stride))
-            or _onednn_transposed() is None or not torch.backends.mkldnn.enabled
-            or torch.compiler.is_compiling()):
+            or torch.compiler.is_compiling()  # first: Dynamo warns of the lru_cache below
+            or _onednn_transposed() is None or not torch.backends.mkldnn.enabled):
         return False
     batch, channels, first, second = x.shape[:4]
-    voxels = math.prod(x.shape[2:])
+    points = math.prod(x.shape[2:])
     if (batch != 1 or channels * first * second > TORCH_NATIVE_MAX_ELEMENTS
             or min(launch.kernel_size[-2:]) > 3):  # torch's operator runs oneDNN itself
-        return (max(launch.stride) > 1 and kernel.shape[3] >= CHANNELS_LAST_MIN_FILTERS
-                and (batch > 1 or voxels >= ONEDNN_MIN_SAMPLE_VOXELS))
+        filters = kernel.shape[launch.rank]
+        if (max(launch.stride) == 1 or filters < CHANNELS_LAST_MIN_FILTERS
+                or (launch.keep is None and launch.zeros is None
+                    and runs_channels_last(x, kernel, launch))):
+            return False
+        if launch.rank == 3:
+            return batch > 1 or points >= ONEDNN_MIN_SAMPLE_VOXELS
+        return 2 * filters >= channels and batch * points >= ONEDNN_MIN_PIXELS
+    if launch.rank == 2:  # 2-D images this small lost on 8 x 8 and were mixed on 16 x 16
+        return False
     training = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
-    return voxels >= (ONEDNN_MIN_VOXELS_TRAINING if training else ONEDNN_MIN_VOXELS)
+    return points >= (ONEDNN_MIN_VOXELS_TRAINING if training else ONEDNN_MIN_VOXELS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -491,7 +507,7 @@ class _OneDnnTransposed(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.launch = launch
         return _onednn_transposed()(
-            x.contiguous(memory_format=torch.channels_last_3d), weight, None,
+            x.contiguous(memory_format=_CHANNELS_LAST[launch.rank]), weight, None,
             [left for left, _ in launch.crops], [left - right for left, right in launch.crops],
             launch.stride, launch.dilation, 1, "none", [], "")
 
@@ -506,11 +522,12 @@ class _OneDnnTransposed(torch.autograd.Function):
             grad = F.pad(grad, pads)
         grad_x = grad_weight = None
         if ctx.needs_input_grad[0]:
-            grad_x = F.conv3d(grad, weight, None, launch.stride, padding, launch.dilation)
+            grad_x = _CONVOLUTIONS[launch.rank](grad, weight, None, launch.stride, padding,
+                                                launch.dilation)
         if ctx.needs_input_grad[1]:
             grad_weight = torch.ops.aten.convolution_backward(
                 x, grad, weight, None, launch.stride, padding, launch.dilation, False,
-                [0, 0, 0], 1, [False, True, False])[1]
+                [0] * launch.rank, 1, [False, True, False])[1]
         return grad_x, grad_weight, None
 
 

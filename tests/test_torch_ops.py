@@ -205,7 +205,7 @@ def test_which_inputs_torch_runs_with_onednn_run_it_directly(shape, kernel_size,
 
 # 2-D: 2048 pixels over all samples, 16 filters and half as many as channels, a stride.
 @pytest.mark.parametrize("shape, kernel_size, kwargs, filters, grad, expected", [
-    ((8, 128, 32, 32), 3, {}, 64, "input", True),  # unet_same
+    ((8, 128, 32, 32), 3, {}, 64, "input", True),  # unet_same's shape
     ((8, 130, 32, 32), 3, {}, 64, None, False),  # fewer filters than half the channels
     ((2, 32, 32, 32), 3, {}, 16, None, True),  # 2048 pixels
     ((2, 32, 32, 31), 3, {}, 16, None, False),

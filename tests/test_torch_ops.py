@@ -113,6 +113,7 @@ def test_channels_first_inputs_in_channels_last_memory(case, monkeypatch):
     """With the size limits at zero every strided case runs channels_last: same values."""
     monkeypatch.setattr(torch_backend, "CHANNELS_LAST_MIN_PIXELS", 0)
     monkeypatch.setattr(torch_backend, "CHANNELS_LAST_MIN_FILTERS", 0)
+    monkeypatch.setattr(torch_backend, "PHASES_MAX_FILTERS", 0)  # a 3-D batch would run phases
     seen = []  # the memory layout each call of torch's operator received
     rank = len(case[0])
     operator = torch_backend._FUNCTIONS[rank]
@@ -154,7 +155,7 @@ def test_which_inputs_run_channels_last(shape, strides, filters, device, grad, e
         assert torch_backend.runs_channels_last(x, kernel, launch) is expected
 
 
-def _onednn_launch(shape, kernel_size=3, strides=2, **kwargs):
+def _channels_first_launch(shape, kernel_size=3, strides=2, **kwargs):
     args = ConvTransposeArgs.normalize(len(shape) - 2, kernel_size, strides=strides,
                                        data_format="channels_first", **kwargs)
     return torch_backend._launch(args, shape[2:])
@@ -224,7 +225,7 @@ def test_which_2d_inputs_run_onednn(shape, kernel_size, kwargs, filters, grad, e
 
 
 def _assert_runs_onednn(shape, kernel_size, kwargs, dtype, grad, filters, expected):
-    launch = _onednn_launch(shape, kernel_size, **kwargs)
+    launch = _channels_first_launch(shape, kernel_size, **kwargs)
     x = torch.empty(shape, dtype=dtype, requires_grad=grad in ("input", "no_grad"))
     kernel = torch.empty((*launch.kernel_size, filters, shape[1]), dtype=dtype,
                          requires_grad=grad == "kernel")
@@ -233,7 +234,7 @@ def _assert_runs_onednn(shape, kernel_size, kwargs, dtype, grad, filters, expect
 
 
 def test_onednn_is_not_run_when_disabled_compiling_or_off_the_cpu(monkeypatch):
-    launch = _onednn_launch((1, 8, 16, 16, 16))
+    launch = _channels_first_launch((1, 8, 16, 16, 16))
     kernel = torch.empty(3, 3, 3, 4, 8)
     assert torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16), kernel, launch)
     assert not torch_backend.runs_onednn(torch.empty(1, 8, 16, 16, 16, device="meta"),
@@ -311,6 +312,69 @@ def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
     for grad, reference in zip(second, expected_second):
         scale = reference.abs().max().item()
         np.testing.assert_allclose(grad.numpy(), reference.numpy(), atol=1e-4 * scale)
+
+
+# Few filters in inference: every output phase from one stride-1 convolution, on 2-D inputs
+# of 1024 pixels and 2^17 elements (all samples), and on 3-D batches.
+@pytest.mark.parametrize("shape, kernel_size, kwargs, filters, grad, expected", [
+    ((16, 64, 14, 14), 5, {"padding": "same"}, 1, None, True),  # dcgan_out
+    ((16, 64, 14, 14), 5, {"padding": "same"}, 4, None, True),
+    ((16, 64, 14, 14), 5, {"padding": "same"}, 5, None, False),  # too many filters
+    ((16, 64, 14, 14), 5, {}, 1, "input", False),  # training: torch's operator
+    ((16, 64, 14, 14), 5, {}, 1, "kernel", False),
+    ((16, 64, 14, 14), 5, {}, 1, "no_grad", True),  # inference of a trainable input
+    ((1, 128, 32, 32), 3, {}, 3, None, True),  # 1024 pixels, 2^17 elements
+    ((1, 128, 32, 31), 3, {}, 3, None, False),  # fewer pixels
+    ((2, 63, 32, 32), 3, {}, 3, None, False),  # fewer elements
+    ((16, 64, 14, 14), 3, {"strides": (1, 3)}, 3, None, True),
+    ((16, 64, 14, 14), 3, {"strides": 1}, 3, None, False),  # no phases to split
+    ((16, 64, 14, 14), 3, {"dilation_rate": 2}, 3, None, False),
+    ((16, 64, 14, 14), 2, {}, 3, None, False),  # kernel == stride: a GEMM's tiles
+    ((16, 64, 14, 14), (3, 2), {"strides": 3}, 3, None, False),  # phases without taps
+    ((2, 8, 8, 8, 8), 3, {"padding": "same"}, 3, None, True),  # a 3-D batch
+    ((1, 64, 16, 16, 16), 3, {}, 3, None, False),  # one 3-D sample: torch's native kernels
+    ((16, 64, 224), 5, {}, 1, None, False),  # 1-D: mixed
+])
+def test_which_inputs_run_phases(shape, kernel_size, kwargs, filters, grad, expected):
+    launch = _channels_first_launch(shape, kernel_size, **kwargs)
+    x = torch.empty(shape, requires_grad=grad in ("input", "no_grad"))
+    kernel = torch.empty((*launch.kernel_size, filters, shape[1]), requires_grad=grad == "kernel")
+    with torch.set_grad_enabled(grad != "no_grad"):
+        assert torch_backend.runs_phases(x, kernel, launch) is expected
+    assert not torch_backend.runs_phases(x.to("meta"), kernel, launch)  # measured on the CPU
+
+
+# Where the phases sit against Keras's window: kernels a whole number of strides long or
+# not, "same" crops of both parities, a zero tail past the last phase, axes of
+# stride 1, and a window that is every phase computed.
+PHASES_GRID = [
+    ((5, 7), 5, 2, "same", None),
+    ((5, 7), 4, 2, "same", None),
+    ((5, 7), 3, 2, "valid", 1),
+    ((4, 4), 4, 2, "valid", 1),  # the tail past the phases is zeros
+    ((4, 4), 4, 2, "valid", None),  # every phase is in the window
+    ((5, 6), (4, 3), 3, "same", None),  # kernel == stride on one axis
+    ((5, 6), (5, 3), (3, 1), "same", None),
+    ((5, 6), (6, 2), (4, 2), "valid", (3, 0)),
+    ((3, 4, 2), 3, 2, "same", None),
+    ((3, 4, 2), (4, 3, 3), (2, 3, 1), "valid", (1, 2, 0)),
+]
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", PHASES_GRID, ids=str)
+def test_phases_match_numpy_and_loops(case, data_format, monkeypatch):
+    monkeypatch.setattr(torch_backend, "PHASES_MIN_PIXELS", 0)
+    monkeypatch.setattr(torch_backend, "PHASES_MIN_ELEMENTS", 0)
+    calls = []
+    phases = torch_backend._phases
+    monkeypatch.setattr(torch_backend, "_phases", lambda *a: calls.append(1) or phases(*a))
+    x, w = _arrays(case[0], case[1], data_format, filters=3)
+    kwargs = _kwargs((*case, 1), data_format)
+    got = ops.conv_transpose(torch.from_numpy(x), torch.from_numpy(w), **kwargs)
+    assert calls == [1]
+    np.testing.assert_allclose(got.numpy(), ops.conv_transpose(x, w, **kwargs), atol=1e-10)
+    np.testing.assert_allclose(got.numpy(), conv_transpose_loops(x, w, **kwargs), atol=1e-10)
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,7 +10,9 @@ appended). torch crops ``padding`` on both sides and appends ``output_padding``
 ``output_padding``; what torch cannot express is finished here, a surplus on
 the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
-channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`).
+channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`),
+and strided calls with few filters are one stride-1 convolution whose output
+channels are the output's phases (:func:`runs_phases`).
 Single 3-D float32 samples that torch would give its slow native kernels, and
 strided 2-D and 3-D inputs that it gives oneDNN on channels_first memory, go to
 oneDNN's transposed convolution directly instead (:func:`runs_onednn`), in
@@ -37,7 +39,7 @@ import functools
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -214,7 +216,8 @@ class Launch:
 
     rank: int
     method: str
-    """``"operator"`` (torch's own), ``"tiles"`` (kernel == stride) or ``"rows"`` (1-D)."""
+    """``"operator"`` (torch's own), ``"tiles"`` (kernel == stride), ``"rows"`` (1-D) or
+    ``"phases"`` (:func:`_phases`)."""
     output_spatial: tuple[int, ...]
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
@@ -227,6 +230,8 @@ class Launch:
     """Pads (torch's order, last axis first) of zeros after that; None when there are none."""
     crops: tuple[tuple[int, int], ...]
     """Keras's ``(left, right)`` crop of each axis's full scatter; negative: zeros appended."""
+    phases: Launch | None = None
+    """The launch of :func:`_phases` for the same input, where it could compute it."""
 
 
 # From this stride on, a 1-D kernel that is a whole number of strides long is computed as
@@ -305,22 +310,41 @@ def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
     """How to compute one input shape."""
     plans = args.axis_plans(spatial)
     method = gemm_method(args)
-    if method is None:
-        windows = [torch_window(p) for p in plans]
-        produced = [p.full_length - 2 * w.padding + w.output_padding
-                    for p, w in zip(plans, windows)]
-        start = [0] * len(plans)
-    else:  # the full scatter is computed
-        windows = [TorchWindow(0, 0, *_full_window(p)) for p in plans]
+    channels_last = args.data_format == "channels_last"
+    if method is not None:  # the full scatter is computed
         produced = [p.full_length for p in plans]
+        return _window_launch(method, plans, produced, channels_last)
+    windows = [torch_window(p) for p in plans]
+    produced = [p.full_length - 2 * w.padding + w.output_padding
+                for p, w in zip(plans, windows)]
+    launch = _window_launch("operator", plans, produced, channels_last, windows)
+    if (len(plans) == 1 or max(launch.stride) == 1 or max(launch.dilation) > 1
+            or any(p.kernel_size < p.stride for p in plans)):
+        return launch
+    taps = [-(-p.kernel_size // p.stride) for p in plans]
+    produced = [(n + q - 1) * p.stride for n, q, p in zip(spatial, taps, plans)]
+    phases = _window_launch("phases", plans, produced, channels_last)
+    return replace(launch, phases=replace(phases, padding=tuple(q - 1 for q in taps)))
+
+
+def _window_launch(method: str, plans: tuple[AxisPlan, ...], produced: list[int],
+                   channels_last: bool, windows: list[TorchWindow] | None = None) -> Launch:
+    """The launch of ``method``, which computes ``produced`` elements per axis.
+
+    Given torch's ``windows``, these start at Keras's window; otherwise they
+    are the full scatter from its first element on, and may end early.
+    """
+    if windows is None:
+        windows = [TorchWindow(0, 0, *_window_of(p, n)) for p, n in zip(plans, produced)]
         start = [p.crop_left for p in plans]
+    else:
+        start = [0] * len(plans)
     keep = tuple(slice(a, a + w.keep) for a, w in zip(start, windows))
     zeros = [w.zeros for w in windows]
-    channels_last = args.data_format == "channels_last"
     batch_and_channels = (slice(None),) * (1 if channels_last else 2)
     return Launch(
         rank=len(plans),
-        method=method or "operator",
+        method=method,
         output_spatial=tuple(p.output_length for p in plans),
         kernel_size=tuple(p.kernel_size for p in plans),
         stride=tuple(p.stride for p in plans),
@@ -335,9 +359,10 @@ def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
     )
 
 
-def _full_window(plan: AxisPlan) -> tuple[int, int]:
-    """(kept, zeros appended) of Keras's window on the full scatter of an axis."""
-    keep = min(plan.full_length - plan.crop_left, plan.output_length)
+def _window_of(plan: AxisPlan, produced: int) -> tuple[int, int]:
+    """(kept, zeros appended) of Keras's window on the first ``produced`` elements of an
+    axis's full scatter."""
+    keep = min(produced - plan.crop_left, plan.output_length)
     return keep, plan.output_length - keep
 
 
@@ -382,9 +407,14 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
         False
     """
     return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST  # fixed by the launch
-            and not (torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad))
+            and not _records_gradient(x, kernel)
             and x.device.type == "cpu" and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
             and _large_image(x, launch.rank))
+
+
+def _records_gradient(x: torch.Tensor, kernel: torch.Tensor) -> bool:
+    """Whether autograd records this call (a training step, not inference)."""
+    return torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
 
 
 def _large_image(x: torch.Tensor, rank: int) -> bool:
@@ -468,8 +498,8 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         return 2 * filters >= channels and batch * points >= ONEDNN_MIN_PIXELS
     if launch.rank == 2:  # 2-D images this small lost on 8 x 8 and were mixed on 16 x 16
         return False
-    training = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
-    return points >= (ONEDNN_MIN_VOXELS_TRAINING if training else ONEDNN_MIN_VOXELS)
+    return points >= (ONEDNN_MIN_VOXELS_TRAINING if _records_gradient(x, kernel)
+                      else ONEDNN_MIN_VOXELS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -531,12 +561,108 @@ class _OneDnnTransposed(torch.autograd.Function):
         return grad_x, grad_weight, None
 
 
+# In inference on the CPU, a strided transposed convolution with few filters (an RGB
+# output layer) is one stride-1 convolution that computes every output phase
+# (:func:`_phases`). With 1-4 filters and every kernel at least as long as its stride,
+# 2-D inputs of 1024 pixels and 2^17 elements (all samples) and 3-D batches ran it in
+# 0.18-1.10x torch's operator's time (288 shapes, geometric mean 0.57; the same call on
+# both sides read 0.82-1.26x in that run). Smaller 2-D inputs were mixed (up to 1.43x),
+# 8 filters too (0.59-1.22x) and 16 lost; so did kernels shorter than the stride (phases
+# without taps, up to 1.9x), single 3-D samples (up to 2.4x: torch gives their
+# convolution its native kernels), training steps (up to 1.3x) and 1-D (up to 1.3x)
+# (docs/architecture.md, "The torch backend").
+PHASES_MAX_FILTERS = 4
+PHASES_MIN_PIXELS = 1024
+PHASES_MIN_ELEMENTS = 2**17
+
+
+def runs_phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
+    """Whether a channels_first-shaped ``x`` is computed by :func:`_phases`.
+
+    In inference on the CPU, with at most :data:`PHASES_MAX_FILTERS` filters,
+    where the launch allows it (2-D or 3-D, a stride above 1, no dilation, every
+    kernel at least as long as its stride); in 2-D from
+    :data:`PHASES_MIN_PIXELS` pixels and :data:`PHASES_MIN_ELEMENTS` elements
+    over all samples, in 3-D for a batch.
+
+    Example:
+        >>> import torch
+        >>> args = ConvTransposeArgs.normalize(2, 4, strides=2, padding="same",
+        ...                                    data_format="channels_first")
+        >>> launch = _launch(args, (14, 14))
+        >>> runs_phases(torch.zeros(16, 64, 14, 14), torch.zeros(4, 4, 3, 64), launch)
+        True
+        >>> runs_phases(torch.zeros(16, 64, 14, 14), torch.zeros(4, 4, 16, 64), launch)
+        False
+    """
+    if (launch.phases is None or x.device.type != "cpu" or _records_gradient(x, kernel)
+            or kernel.shape[launch.rank] > PHASES_MAX_FILTERS):
+        return False
+    if launch.rank == 3:
+        return x.shape[0] > 1
+    return (x.shape[0] * x.shape[2] * x.shape[3] >= PHASES_MIN_PIXELS
+            and x.numel() >= PHASES_MIN_ELEMENTS)
+
+
+def _phase_weight(kernel: torch.Tensor, launch: Launch, channels_last: bool) -> torch.Tensor:
+    """The Keras kernel as the weight of one stride-1 convolution that computes every phase.
+
+    Along an axis of stride ``s``, the outputs ``m * s + r`` (phase ``r``)
+    receive taps ``r, r + s, r + 2s, ...`` from inputs ``m, m - 1, m - 2, ...``:
+    a correlation with those taps in reverse, ``q = ceil(k / s)`` of them
+    (zeros past the kernel's end). Returns ``(prod(s) * filters, in, *q)``, the
+    output channels ordered as depth to space reads them: ``(filters, *s)``
+    for a channels_first output, ``(*s, filters)`` for a channels_last one
+    (whose convolution runs in channels_last memory, so that the phases of a
+    pixel are then contiguous).
+    """
+    rank, stride = launch.rank, launch.stride
+    taps = [p + 1 for p in launch.padding]
+    weight = kernel.permute(rank, rank + 1, *range(rank))  # (filters, in, *k)
+    tails = [q * s - k for q, s, k in zip(taps, stride, launch.kernel_size)]
+    if any(tails):
+        weight = F.pad(weight, [n for tail in reversed(tails) for n in (0, tail)])
+    weight = weight.reshape(*weight.shape[:2], *(n for q, s in zip(taps, stride) for n in (q, s)))
+    weight = weight.flip([2 + 2 * axis for axis in range(rank)])
+    phases = [3 + 2 * axis for axis in range(rank)]
+    channels = [*phases, 0] if channels_last else [0, *phases]
+    return weight.permute(*channels, 1, *(2 + 2 * axis for axis in range(rank))).reshape(
+        -1, weight.shape[1], *taps)
+
+
+def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+            channels_last: bool) -> torch.Tensor:
+    """Every output phase of a channels_first-shaped ``x`` as the channels of one stride-1
+    convolution, interleaved into place (depth to space); Keras's window of them.
+
+    ``launch`` is the phase launch (``Launch.phases``): its ``padding`` is
+    ``q - 1`` per axis, which computes the phases of the full scatter and a
+    tail of zeros up to a whole number of strides.
+    """
+    rank, stride, batch = launch.rank, launch.stride, x.shape[0]
+    weight = _phase_weight(kernel, launch, channels_last)
+    phases = _CONVOLUTIONS[rank](x, weight, None, 1, launch.padding)
+    counts = phases.shape[2:]
+    full = [m * s for m, s in zip(counts, stride)]
+    if channels_last:  # (N, *m, *s, filters), a view of channels_last memory
+        grid = phases.movedim(1, -1).reshape(batch, *counts, *stride, -1)
+        interleaved = [a for axis in range(rank) for a in (1 + axis, 1 + rank + axis)]
+        out = grid.permute(0, *interleaved, 2 * rank + 1).reshape(batch, *full, -1)
+    else:  # (N, filters, *s, *m)
+        grid = phases.reshape(batch, -1, *stride, *counts)
+        interleaved = [a for axis in range(rank) for a in (2 + rank + axis, 2 + axis)]
+        out = grid.permute(0, 1, *interleaved).reshape(batch, -1, *full)
+    return _keras_window(out, launch)
+
+
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
               channels_last: bool) -> torch.Tensor:
     """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
-    layout; Keras's window of it."""
+    layout; Keras's window of it. Few filters in inference: :func:`_phases`."""
     if channels_last:
         x = x.movedim(-1, 1)
+    if runs_phases(x, kernel, launch):
+        return _phases(x, kernel, launch.phases, channels_last)
     weight = to_torch_kernel(kernel, launch.rank)
     if runs_onednn(x, kernel, launch):
         out = _OneDnnTransposed.apply(x, weight, launch)

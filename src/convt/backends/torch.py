@@ -232,6 +232,9 @@ class Launch:
     """Keras's ``(left, right)`` crop of each axis's full scatter; negative: zeros appended."""
     phases: Launch | None = None
     """The launch of :func:`_phases` for the same input, where it could compute it."""
+    onednn: bool = False
+    """Whether :func:`runs_onednn` may take it: 2-D with a stride above 1, or 3-D, and a
+    right crop at most ``stride - 1`` shorter than the left one."""
 
 
 # From this stride on, a 1-D kernel that is a whole number of strides long is computed as
@@ -318,6 +321,9 @@ def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
     produced = [p.full_length - 2 * w.padding + w.output_padding
                 for p, w in zip(plans, windows)]
     launch = _window_launch("operator", plans, produced, channels_last, windows)
+    launch = replace(launch, onednn=(len(plans) == 3 or (
+        len(plans) == 2 and max(launch.stride) > 1)) and all(
+        p.crop_left - p.crop_right < p.stride for p in plans))
     if (len(plans) == 1 or max(launch.stride) == 1 or max(launch.dilation) > 1
             or any(p.kernel_size < p.stride for p in plans)):
         return launch
@@ -479,8 +485,7 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         >>> runs_onednn(torch.zeros(2, 64, 16, 16, 16), torch.zeros(3, 3, 3, 1, 64), launch)
         False
     """
-    if (launch.rank == 1 or x.device.type != "cpu" or x.dtype != torch.float32
-            or any(left - right >= s for (left, right), s in zip(launch.crops, launch.stride))
+    if (not launch.onednn or x.device.type != "cpu" or x.dtype != torch.float32
             or torch.compiler.is_compiling()  # first: Dynamo warns of the lru_cache below
             or _onednn_transposed() is None or not torch.backends.mkldnn.enabled):
         return False

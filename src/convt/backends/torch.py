@@ -574,7 +574,8 @@ class _OneDnnTransposed(torch.autograd.Function):
 # both sides read 0.82-1.26x in that run). Smaller 2-D inputs were mixed (up to 1.43x),
 # 8 filters too (0.59-1.22x) and 16 lost; so did kernels shorter than the stride (phases
 # without taps, up to 1.9x), single 3-D samples (up to 2.4x: torch gives their
-# convolution its native kernels), training steps (up to 1.3x) and 1-D (up to 1.3x)
+# convolution its native kernels), training steps (up to 1.3x), 1-D (up to 1.3x) and
+# float64, which torch computes with neither oneDNN call (2-12x)
 # (docs/architecture.md, "The torch backend").
 PHASES_MAX_FILTERS = 4
 PHASES_MIN_PIXELS = 1024
@@ -584,7 +585,8 @@ PHASES_MIN_ELEMENTS = 2**17
 def runs_phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """Whether a channels_first-shaped ``x`` is computed by :func:`_phases`.
 
-    In inference on the CPU, with at most :data:`PHASES_MAX_FILTERS` filters,
+    In float32 inference on the CPU (float16 and bfloat16 are computed in
+    float32 there), with at most :data:`PHASES_MAX_FILTERS` filters,
     where the launch allows it (2-D or 3-D, a stride above 1, no dilation, every
     kernel at least as long as its stride); in 2-D from
     :data:`PHASES_MIN_PIXELS` pixels and :data:`PHASES_MIN_ELEMENTS` elements
@@ -600,8 +602,8 @@ def runs_phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         >>> runs_phases(torch.zeros(16, 64, 14, 14), torch.zeros(4, 4, 16, 64), launch)
         False
     """
-    if (launch.phases is None or x.device.type != "cpu" or _records_gradient(x, kernel)
-            or kernel.shape[launch.rank] > PHASES_MAX_FILTERS):
+    if (launch.phases is None or x.device.type != "cpu" or x.dtype != torch.float32
+            or _records_gradient(x, kernel) or kernel.shape[launch.rank] > PHASES_MAX_FILTERS):
         return False
     if launch.rank == 3:
         return x.shape[0] > 1

@@ -324,7 +324,7 @@ def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
     ((16, 64, 14, 14), 5, {}, 1, "kernel", False),
     ((16, 64, 14, 14), 5, {}, 1, "no_grad", True),  # inference of a trainable input
     ((1, 128, 32, 32), 3, {}, 3, None, True),  # 1024 pixels, 2^17 elements
-    ((1, 128, 32, 31), 3, {}, 3, None, False),  # fewer pixels
+    ((1, 256, 32, 31), 3, {}, 3, None, False),  # fewer pixels (2^17 elements and more)
     ((2, 63, 32, 32), 3, {}, 3, None, False),  # fewer elements
     ((16, 64, 14, 14), 3, {"strides": (1, 3)}, 3, None, True),
     ((16, 64, 14, 14), 3, {"strides": 1}, 3, None, False),  # no phases to split

@@ -574,9 +574,9 @@ class _OneDnnTransposed(torch.autograd.Function):
 # both sides read 0.82-1.26x in that run). Smaller 2-D inputs were mixed (up to 1.43x),
 # 8 filters too (0.59-1.22x) and 16 lost; so did kernels shorter than the stride (phases
 # without taps, up to 1.9x), single 3-D samples (up to 2.4x: torch gives their
-# convolution its native kernels), training steps (up to 1.3x), 1-D (up to 1.3x) and
-# float64, which torch computes with neither oneDNN call (2-12x)
-# (docs/architecture.md, "The torch backend").
+# convolution its native kernels), training steps (up to 1.3x), 1-D (up to 3x against
+# the GEMM methods, mixed against the operator) and float64, which torch computes with
+# neither oneDNN call (2-12x) (docs/architecture.md, "The torch backend").
 PHASES_MAX_FILTERS = 4
 PHASES_MIN_PIXELS = 1024
 PHASES_MIN_ELEMENTS = 2**17

@@ -92,9 +92,12 @@ def test_integer_weights_give_float32():
         (lambda: MinMaxNorm(2.0, 1.0), r"Expected `min_value` to be at most `max_value`. "
                                        r"Received: min_value=2.0, max_value=1.0"),
         (lambda: MinMaxNorm(rate=math.nan), r"Received: rate=nan"),
-        (lambda: UnitNorm(axis=1.5), r"Expected `axis` to be an integer or a list of integers. "
-                                     r"Received: axis=1.5"),
+        (lambda: UnitNorm(axis=1.5), r"Expected `axis` to be an integer or a list of integers, "
+                                     r"each in \[-64, 64\). Received: axis=1.5"),
         (lambda: MaxNorm(axis=["a"]), r"Received: axis=\['a'\]"),
+        # beyond any array's dimensions: NumPy would raise OverflowError when applied
+        (lambda: MaxNorm(axis=2**64), r"each in \[-64, 64\). Received: axis=18446744073709551616"),
+        (lambda: UnitNorm(axis=[0, -65]), r"Received: axis=\[0, -65\]"),
     ],
 )  # fmt: skip
 def test_argument_errors(build, message):

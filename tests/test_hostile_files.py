@@ -384,3 +384,87 @@ def test_legacy_file_naming_a_missing_dataset_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="Expected the weights file to be well formed. "
                                          "Received: KeyError: "):
         model.load_weights(path)
+
+
+def test_named_datatype_in_a_weights_file_is_refused(tmp_path):
+    model, path = _weights_file(tmp_path, lambda f: f.__setitem__("t", np.dtype("f4")))
+    with pytest.raises(ValueError, match="Expected an HDF5 weights file to hold only groups "
+                                         "and datasets. Received: Datatype at '/t'"):
+        model.load_weights(path)
+
+
+@pytest.mark.parametrize("name", ["m.weights.h5", "m.h5"])
+def test_weights_file_that_is_not_hdf5_is_a_value_error(tmp_path, name):
+    model = convt.Sequential([convt.Conv2DTranspose(2, 3, input_shape=(4, 4, 1))])
+    path = tmp_path / name
+    path.write_bytes(b"not an HDF5 file")
+    with pytest.raises(ValueError, match=r"File format not supported: expected an HDF5 "
+                                         r"weights file. Received: filepath=.*signature"):
+        model.load_weights(path)
+    with pytest.raises(FileNotFoundError):  # the system's own errors stay what they are
+        model.load_weights(tmp_path / "missing.weights.h5")
+
+
+def _set_member_fields(path, member, *, flag_bits=None, compress_type=None):
+    """Rewrites ``member``'s central directory flags or compression method."""
+    data = bytearray(Path(path).read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    while entry != -1:
+        name_length = int.from_bytes(data[entry + 28:entry + 30], "little")
+        if bytes(data[entry + 46:entry + 46 + name_length]) == member.encode():
+            if flag_bits is not None:
+                data[entry + 8:entry + 10] = flag_bits.to_bytes(2, "little")
+            if compress_type is not None:
+                data[entry + 10:entry + 12] = compress_type.to_bytes(2, "little")
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    Path(path).write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fields", "received"),
+    [
+        (dict(flag_bits=1), "compress_type=0, encrypted=True"),
+        (dict(compress_type=99), "compress_type=99, encrypted=False"),
+    ],
+    ids=["encrypted", "unknown compression"],
+)
+def test_member_zipfile_cannot_read_is_refused(tmp_path, fields, received):
+    path = _set_member_fields(_archive(tmp_path / "m.keras"), "config.json", **fields)
+    _refused(path, f"Refusing archive member 'config.json': expected it stored or compressed "
+                   f"by deflate, bzip2 or lzma, without encryption. Received: {received}")
+
+
+def test_many_members_are_refused_quickly_with_a_short_message(tmp_path):
+    path = _archive(tmp_path / "m.keras", extra=[(f"junk{i}", b"") for i in range(20000)])
+    with pytest.raises(ValueError, match=r"Received: unexpected or repeated members "
+                                         r"\['junk0', .*\] and 19990 more$") as error:
+        convt.models.load_model(path)
+    assert len(str(error.value)) < 400
+
+
+def test_a_model_that_cannot_be_saved_leaves_the_old_file(tmp_path):
+    model = convt.Sequential([convt.Conv1DTranspose(2, 3, input_shape=(4, 1))])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    before = path.read_bytes()
+    model.add(convt.Conv1DTranspose(2, 3, activation=lambda x: x))
+    with pytest.raises(ValueError, match="Cannot serialize this activation function"):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert convt.models.load_model(path).outputs[0].shape == (None, 6, 2)
+
+
+def test_weights_that_cannot_be_written_leave_the_old_file(tmp_path, monkeypatch):
+    model = convt.Sequential([convt.Conv1DTranspose(2, 3, input_shape=(4, 1))])
+    path = tmp_path / "m.weights.h5"
+    model.save_weights(path)
+    before = path.read_bytes()
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(weights_h5, "write_weights", fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_weights(path)
+    assert path.read_bytes() == before

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import convt
 from convt import activations, constraints, initializers, regularizers
 from convt.initializers import (
     STFT,
@@ -77,6 +78,19 @@ def test_compute_fans_with_axes_multiplies_those_dimensions():
     shape = (2, 3, 5, 7)
     assert initializers.compute_fans(shape, input_axes=[0, 2], output_axes=[1, 3]) == (10, 21)
     assert initializers.compute_fans(shape, input_axes=[0]) == (3 * 2 * 5, 3 * 2 * 7)
+    assert initializers.compute_fans(shape, input_axes=[-4], output_axes=[-1]) == (2, 7)
+    with pytest.raises(ValueError, match=r"Expected `output_axes` to index the 4 dimensions of "
+                                         r"the weight. Received: output_axes=\[8\] for "
+                                         r"shape=\(2, 3, 5, 7\)"):
+        initializers.compute_fans(shape, input_axes=[0], output_axes=[8])
+
+
+def test_initializer_axes_outside_the_kernel_refuse_the_build():
+    initializer = initializers.GlorotUniform(input_axes=[7], output_axes=[8])
+    layer = convt.Conv2DTranspose(2, 3, kernel_initializer=initializer)
+    with pytest.raises(ValueError, match=r"Expected `input_axes` to index the 4 dimensions"):
+        layer(np.ones((1, 4, 4, 1)))
+    assert not layer.built and layer.weights == []
 
 
 @pytest.mark.parametrize(

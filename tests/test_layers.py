@@ -175,6 +175,31 @@ def test_trainable_false_moves_weights():
     layer.trainable = False
     assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
     assert layer.trainable_variables == [] and layer.non_trainable_variables == layer.weights
+    with pytest.raises(ValueError, match=r"Expected `trainable` to be a boolean. "
+                                         r"Received: trainable='no' \(of type str\)"):
+        layer.trainable = "no"  # a setter too: its config would not load again
+    assert layer.trainable is False
+
+
+@pytest.mark.parametrize("value", [None, ["a", "b"], np.ones(1), np.ones((2, 1))])
+def test_initializer_returning_other_than_its_shape_builds_nothing(value):
+    layer = convt.Conv1DTranspose(2, 3, bias_initializer=lambda shape, dtype=None: value)
+    with pytest.raises(ValueError, match=r"Expected `bias_initializer` to return numbers of "
+                                         r"shape \(2,\). Received: "):
+        layer(np.ones((1, 4, 1)))
+    assert not layer.built and layer.weights == [] and layer.kernel is None
+    layer.bias_initializer = convt.initializers.get("zeros")
+    assert layer(np.ones((1, 4, 1))).shape == (1, 6, 2)
+
+
+def test_from_config_refuses_absurd_weights_before_allocating():
+    config = dict(filters=1, kernel_size=[100000, 100000], batch_input_shape=[None, 4, 4, 1])
+    with pytest.raises(ValueError, match=r"Expected the model's weights to fit in the cap of a "
+                                         r"config \(at most 1073741824 elements\). Received: "
+                                         r"weight shapes \[\(100000, 100000, 1, 1\), \(1,\)\]"):
+        convt.Conv2DTranspose.from_config(config)
+    config["kernel_size"] = [3, 3]
+    assert convt.Conv2DTranspose.from_config(config).kernel.shape == (3, 3, 1, 1)
 
 
 def test_names_are_unique_and_checked():
@@ -326,6 +351,11 @@ def test_python_float_is_float32_and_every_keras_policy_dict_is_read():
         (dict(input_shape=(5, -1, 3)), ValueError, r"Received: input_shape=\(5, -1, 3\)"),
         (dict(input_shape=(5, 3)), ValueError, r"expected min_ndim=4, found ndim=3"),
         (dict(batch_size=0), ValueError, r"Received: batch_size=0"),
+        (dict(batch_input_shape=b"same"), ValueError, r"Expected `batch_input_shape` to be a "
+                                                      r"tuple .* Received: batch_input_shape="),
+        (dict(weights=5), ValueError, r"Expected `weights` to be a list of arrays \(the kernel, "
+                                      r"then the bias\). Received: weights=5 \(of type int\)"),
+        (dict(weights="same"), ValueError, r"Received: weights='same' \(of type str\)"),
     ],
 )
 def test_constructor_errors(kwargs, error, message):

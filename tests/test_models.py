@@ -133,6 +133,19 @@ def test_sequential_build_that_fails_leaves_no_input_behind():
     assert model.predict(np.ones((1, 8, 8, 1))).shape == (1, 9, 9, 3)
 
 
+def test_sequential_build_that_fails_leaves_no_call_on_its_layers():
+    first = convt.Conv1DTranspose(2, 3, name="first")
+    model = convt.Sequential([first, convt.Conv2DTranspose(2, 3)])
+    with pytest.raises(ValueError, match="expected min_ndim=4, found ndim=3"):
+        model.build((None, 8, 1))
+    assert first._inbound_nodes == []
+    model.pop()
+    model.build((None, 8, 1))
+    assert first.input.shape == (None, 8, 1) and first.output.shape == (None, 10, 2)
+    assert repr(model) == f"<Sequential name={model.name}, layers=1>"
+    assert repr(convt.Sequential([first])).endswith("layers=1>")  # unbuilt too
+
+
 def test_weights_get_set_and_trainable():
     model = convt.Sequential(
         [convt.Conv2DTranspose(2, 2, input_shape=(3, 3, 1)), convt.Conv2DTranspose(1, 2)]
@@ -290,6 +303,65 @@ def test_inputs_are_matched_by_name_and_never_by_luck():
     keyed = convt.Model({"b": b, "a": a}, {"ya": model.outputs[0]}, name="keyed")
     with pytest.raises(ValueError, match=r"Model 'keyed' expects a dict with keys \['b', 'a'\]"):
         keyed([ones, zeros])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (dict(positions=[0.5]), r"Expected `positions` to be 3 increasing positive numbers, "
+                                r"the end of each column. Received: positions=\[0.5\]"),
+        (dict(positions=[0.5, 0.4, 1.0]), r"Received: positions=\[0.5, 0.4, 1.0\]"),
+        (dict(positions="abc"), r"Received: positions='abc'"),
+        (dict(line_length=0), r"Expected `line_length` to be a positive integer. "
+                              r"Received: line_length=0"),
+        (dict(line_length="wide"), r"Received: line_length='wide'"),
+    ],
+)
+def test_summary_layout_errors_print_nothing(arguments, message):
+    model = convt.Sequential([convt.Conv1DTranspose(2, 3, input_shape=(4, 1))])
+    lines = []
+    with pytest.raises(ValueError, match=message):
+        model.summary(print_fn=lines.append, **arguments)
+    assert lines == []
+
+
+def test_model_with_an_unused_input_saves_and_loads(tmp_path):
+    pytest.importorskip("h5py")
+    used, unused = convt.Input((4, 1), name="used"), convt.Input((5, 1), name="unused")
+    model = convt.Model([used, unused], convt.Conv1DTranspose(2, 3, name="up")(used))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = convt.models.load_model(path)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    data = [_random(1, 4, 1), _random(1, 5, 1)]
+    np.testing.assert_array_equal(loaded(data), model(data))
+    assert convt.Model.from_config(model.get_config()).get_config() == model.get_config()
+
+
+def test_a_long_chain_maps_without_recursion():
+    x = convt.Input((1, 1))
+    y = x
+    for _ in range(1500):  # deeper than Python's recursion limit
+        y = convt.Conv1DTranspose(1, 1, kernel_initializer="ones", use_bias=False)(y)
+    model = convt.Model(x, y)
+    assert len(model.layers) == 1501
+    assert model(np.full((1, 1, 1), 2.0, dtype="float32"))[0, 0, 0] == 2.0
+
+
+@pytest.mark.parametrize("class_name", [["Sequential"], {"a": 1}])
+def test_model_class_name_that_is_not_a_string_is_refused(class_name):
+    with pytest.raises(ValueError, match=r"Unknown model class: .* Received: class_name="):
+        convt.saving.keras_file.model_from_config({"class_name": class_name, "config": {}})
+
+
+def test_tensor_reference_naming_a_list_is_refused():
+    model = convt.Model(x := convt.Input((4, 1)), convt.Conv1DTranspose(2, 3)(x))
+    config = model.get_config()
+    call = config["layers"][1]["inbound_nodes"][0]["args"][0]["config"]
+    call["keras_history"][0] = ["a"]  # unhashable: no dict lookup may see it
+    with pytest.raises(ValueError, match=r"Expected a tensor reference \[layer_name, "
+                                         r"node_index, 0\] .* Received: reference=\[\['a'\]"):
+        convt.Model.from_config(config)
 
 
 @pytest.mark.parametrize(("line_length", "positions"), [(8, None), (65, [3, 6, 65])])

@@ -23,6 +23,14 @@ def test_input_refuses_missing_shape_non_float_dtype_and_absurd_size():
         convt.Input((2**30, 2**30, 3))
     with pytest.raises(ValueError, match="Received: sparse=True"):
         convt.InputLayer(shape=(3,), sparse=True)
+    with pytest.raises(ValueError, match=r"You cannot pass both `shape` and `batch_shape` at the "
+                                         r"same time. Received: shape=\(3,\), batch_shape="):
+        convt.Input((3,), batch_shape=(None, 3))  # as Keras 3: neither silently wins
+    with pytest.raises(ValueError, match=r"You cannot pass both `batch_size` and `batch_shape`"):
+        convt.Input(batch_size=2, batch_shape=(None, 3))
+    policy = {"class_name": "DTypePolicy", "config": {"name": "float32"}}
+    with pytest.raises(ValueError, match=r"Received: dtype=\{'class_name': 'DTypePolicy'"):
+        convt.Input((3,), dtype=policy)  # NumPy raises ValueError, not TypeError, for it
 
 
 def test_symbolic_call_infers_shape_keeps_unknown_dims_and_builds():

@@ -36,16 +36,22 @@ __all__ = [
 _EPSILON = 1e-7  # keras.backend.epsilon()
 
 
+_MAX_DIMENSIONS = 64  # NumPy's limit on an array's dimensions
+
+
 def _check_axis(axis: Any) -> int | tuple[int, ...]:
-    """Returns `axis` as an int or a tuple of ints, or raises ValueError."""
+    """Returns `axis` as an int or a tuple of ints, each in [-64, 64), or raises ValueError."""
+    several = isinstance(axis, (list, tuple))
     try:
-        if isinstance(axis, (list, tuple)):
-            return tuple(operator.index(a) for a in axis)
-        return operator.index(axis)
+        axes = tuple(operator.index(a) for a in (axis if several else [axis]))
     except TypeError:
+        axes = None
+    if axes is None or not all(-_MAX_DIMENSIONS <= a < _MAX_DIMENSIONS for a in axes):
         raise ValueError(
-            f"Expected `axis` to be an integer or a list of integers. Received: axis={axis!r}"
-        ) from None
+            "Expected `axis` to be an integer or a list of integers, each in "
+            f"[-{_MAX_DIMENSIONS}, {_MAX_DIMENSIONS}). Received: axis={axis!r}"
+        )
+    return axes if several else axes[0]
 
 
 def _as_float(w: ArrayLike) -> tuple[np.ndarray, np.dtype]:

@@ -125,12 +125,21 @@ def compute_fans(
     kernel ``(*kernel_size, filters, in_channels)`` this means fan_in counts
     `filters` and fan_out counts `in_channels`, exactly as in Keras.
 
+    Raises:
+        ValueError: for an axis outside the shape.
+
     Example:
         >>> compute_fans((3, 3, 16, 8))
         (144, 72)
     """
     shape = tuple(shape)
     if input_axes is not None and output_axes is not None:
+        for name, axes in (("input_axes", input_axes), ("output_axes", output_axes)):
+            if not all(-len(shape) <= axis < len(shape) for axis in axes):
+                raise ValueError(
+                    f"Expected `{name}` to index the {len(shape)} dimensions of the weight. "
+                    f"Received: {name}={list(axes)} for shape={shape}"
+                )
         return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
     if not shape:
         return 1, 1

@@ -88,8 +88,9 @@ class ConvTranspose(ConvTransposeConfig, Layer):
                 ``filters=None``; the layer is left unbuilt.
         """
         kernel_shape = self._kernel_shape(input_shape)
-        kernel = self.kernel_initializer(kernel_shape, dtype=self.dtype)
-        bias = self.bias_initializer((self.filters,), dtype=self.dtype) if self.use_bias else None
+        kernel = self._initial_array("kernel_initializer", kernel_shape, self.dtype)
+        bias = self._initial_array("bias_initializer", (self.filters,), self.dtype) if (
+            self.use_bias) else None
         self._variables = []
         self.kernel = self.add_weight(
             "kernel",

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from convt import activations, constraints, initializers, regularizers
 from convt._shapes import ConvTransposeArgs, check_size, is_integer
 from convt.errors import InputRankError
@@ -166,6 +168,28 @@ class ConvTransposeConfig:
             )
         check_size(kernel_shape, "kernel")
         return kernel_shape
+
+    def _initial_array(self, name: str, shape: tuple[int, ...], dtype: Any, *,
+                       initializer: Any = None) -> np.ndarray:
+        """What the initializer ``name`` (``"kernel_initializer"``...) returns for
+        ``shape``, as an array of ``dtype``; ``initializer`` stands in for the
+        attribute when given (a seeded copy of it).
+
+        Raises:
+            ValueError: unless it returned numbers of that shape (a custom
+                initializer may not); the layers ask before creating any weight.
+        """
+        value = (initializer or getattr(self, name))(shape, dtype=dtype)
+        try:
+            array = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.shape != tuple(shape):
+            raise ValueError(
+                f"Expected `{name}` to return numbers of shape {tuple(shape)}. "
+                f"Received: {type(value).__name__} of shape {getattr(value, 'shape', None)}"
+            )
+        return array
 
     def weight_shapes(self, input_shape: Sequence[int | None]) -> list[tuple[int, ...]]:
         """``[kernel_shape]`` or ``[kernel_shape, bias_shape]`` for ``input_shape``.

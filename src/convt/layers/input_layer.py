@@ -56,12 +56,15 @@ class InputLayer(Layer):
                     f"convt's InputLayer supports only dense, required inputs. "
                     f"Received: {flag}={value!r}"
                 )
-        batch_shape = batch_input_shape_from(
-            kwargs.pop("input_shape", shape),
-            kwargs.pop("batch_input_shape", batch_shape),
-            batch_size,
-            None,
-        )
+        shape = kwargs.pop("input_shape", shape)
+        batch_shape = kwargs.pop("batch_input_shape", batch_shape)
+        for other, value in (("shape", shape), ("batch_size", batch_size)):
+            if value is not None and batch_shape is not None:
+                raise ValueError(
+                    f"You cannot pass both `{other}` and `batch_shape` at the same time. "
+                    f"Received: {other}={value!r}, batch_shape={batch_shape!r}"
+                )
+        batch_shape = batch_input_shape_from(shape, batch_shape, batch_size, None)
         if batch_shape is None:
             raise ValueError(
                 "You must pass a `shape` argument (or `batch_shape`) to InputLayer. "
@@ -112,7 +115,7 @@ class InputLayer(Layer):
 def _float_dtype(dtype: Any) -> str:
     try:
         name = np.dtype(dtype or "float32").name
-    except TypeError:
+    except (TypeError, ValueError):  # NumPy raises ValueError for some dicts and tuples
         name = None
     if name not in ("float16", "float32", "float64"):
         raise ValueError(

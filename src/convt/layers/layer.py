@@ -46,6 +46,16 @@ def _check_name(name: Any) -> str:
     return name
 
 
+def checked_trainable(value: Any) -> bool:
+    """``value`` if it is a bool, else the ValueError a ``trainable`` flag raises."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            "Expected `trainable` to be a boolean. "
+            f"Received: trainable={value!r} (of type {type(value).__name__})"
+        )
+    return value
+
+
 def batch_input_shape_from(
     input_shape: Sequence[int | None] | None,
     batch_input_shape: Sequence[int | None] | None,
@@ -151,8 +161,8 @@ def _weight_value(weight: Any) -> Any:
 
 
 def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:
-    try:
-        dims = tuple(shape)
+    try:  # text is not a shape, though bytes iterate as ints
+        dims = None if isinstance(shape, (str, bytes)) else tuple(shape)
     except TypeError:
         dims = None
     if dims is None or not all(d is None or (is_integer(d) and d >= 0) for d in dims):
@@ -161,6 +171,16 @@ def _shape_tuple(shape: Any, name: str) -> tuple[int | None, ...]:
             f"Received: {name}={shape!r}"
         )
     return tuple(None if d is None else int(d) for d in dims)
+
+
+def _weight_list(weights: Any) -> list[Any]:
+    """The ``weights`` argument as a list, or a ValueError unless it is a sequence of arrays."""
+    if not isinstance(weights, (list, tuple)):
+        raise ValueError(
+            "Expected `weights` to be a list of arrays (the kernel, then the bias). "
+            f"Received: weights={weights!r} (of type {type(weights).__name__})"
+        )
+    return list(weights)
 
 
 class Layer(NodeAPI):
@@ -210,21 +230,16 @@ class Layer(NodeAPI):
             raise ValueError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
             )
-        if not isinstance(trainable, bool):
-            raise ValueError(
-                "Expected `trainable` to be a boolean. "
-                f"Received: trainable={trainable!r} (of type {type(trainable).__name__})"
-            )
+        self.trainable = trainable
         self.dtype_policy = DTypePolicy.get(dtype, bfloat16=self._holds_bfloat16)
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.batch_input_shape = batch_input_shape_from(
             input_shape, batch_input_shape, batch_size, input_dim
         )
-        self._initial_weights = None if weights is None else list(weights)
+        self._initial_weights = None if weights is None else _weight_list(weights)
         self.name = _check_name(name) if name is not None else unique_name(
             to_snake_case(type(self).__name__)
         )
-        self.trainable = trainable
         self.built = False
         self._variables: list[Variable] = []
         self._call_losses: list[Any] = []
@@ -268,6 +283,15 @@ class Layer(NodeAPI):
     def weights(self) -> list[Variable]:
         """All weights, in creation order."""
         return list(self._variables)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether the layer's weights are trained (its trainable variables listed as such)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = checked_trainable(value)
 
     @property
     def trainable_weights(self) -> list[Variable]:
@@ -455,16 +479,27 @@ class Layer(NodeAPI):
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Layer:
-        """A new, unbuilt layer from :meth:`get_config`'s output.
+    def from_config(cls, config: dict[str, Any], *, budget: Any = None) -> Layer:
+        """A new layer from :meth:`get_config`'s output, built when the config declares
+        its input shape, once its weights fit ``budget``.
+
+        Args:
+            config: the config dict.
+            budget: a :class:`convt.saving.serialization.WeightBudget` (loaders
+                pass one); by default one of
+                :data:`~convt.saving.serialization.MAX_CONFIG_WEIGHT_ELEMENTS`.
 
         Raises:
-            ValueError: for keys the constructor does not know.
+            ValueError: for keys the constructor does not know, or weights
+                beyond the budget (refused before any is created).
         """
         if not isinstance(config, dict):
             raise ValueError(
                 f"Expected `config` to be a dict. Received: config={config!r}"
             )
+        from convt.saving import serialization  # late: saving imports the layers
+
+        serialization.charge_declared_input(cls, config, budget or serialization.WeightBudget())
         return cls(**config)
 
     def __repr__(self) -> str:

@@ -8,6 +8,8 @@ convt follows it exactly.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +34,11 @@ def map_graph(inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]) -> Gr
     ordered_nodes, first_seen = _depth_first(inputs, outputs)
     layer_depths = _layer_depths(ordered_nodes)
     for tensor in inputs:  # inputs no output uses still belong to the model
-        layer = _producer(tensor).layer
-        if layer not in first_seen:
-            first_seen[layer] = -1
-            layer_depths[layer] = 0
+        node = _producer(tensor)
+        if node.layer not in first_seen:
+            first_seen[node.layer] = -1
+            layer_depths[node.layer] = 0
+            ordered_nodes.insert(0, node)
     layers = sorted(layer_depths, key=lambda layer: (-layer_depths[layer], first_seen[layer]))
     _check_connected(inputs, ordered_nodes)
     _check_unique_names(layers)
@@ -55,27 +58,40 @@ def _producer(tensor: SymbolicTensor) -> Node:
 def _depth_first(
     inputs: list[SymbolicTensor], outputs: list[SymbolicTensor]
 ) -> tuple[list[Node], dict[Any, int]]:
-    """Nodes in post-order (inputs first) and each layer's first-visit index."""
+    """Nodes in post-order (inputs first) and each layer's first-visit index.
+
+    The walk keeps its own stack, so a chain of any length needs no recursion.
+    """
     ordered: list[Node] = []
     finished: set[int] = set()
+    on_path: set[int] = set()
     first_seen: dict[Any, int] = {}
     input_ids = {id(tensor) for tensor in inputs}
 
-    def visit(tensor: SymbolicTensor, in_progress: frozenset[int]) -> None:
+    def enter(tensor: SymbolicTensor) -> tuple[Node, Iterator[SymbolicTensor]] | None:
+        """The frame of the tensor's node, or None when the node is already done."""
         node = _producer(tensor)
         if id(node) in finished:
-            return
-        if id(node) in in_progress:
+            return None
+        if id(node) in on_path:
             raise ValueError(f"Tensor {tensor} is part of a cycle.")
         first_seen.setdefault(node.layer, len(first_seen))
-        if not (id(tensor) in input_ids and not node.is_input):
-            for parent in [] if node.is_input else node.input_tensors:
-                visit(parent, in_progress | {id(node)})
-        finished.add(id(node))
-        ordered.append(node)
+        on_path.add(id(node))
+        stops = node.is_input or id(tensor) in input_ids
+        return node, iter(() if stops else node.input_tensors)
 
     for tensor in outputs:
-        visit(tensor, frozenset())
+        stack = [frame] if (frame := enter(tensor)) else []
+        while stack:
+            node, parents = stack[-1]
+            parent = next(parents, None)
+            if parent is None:
+                stack.pop()
+                on_path.discard(id(node))
+                finished.add(id(node))
+                ordered.append(node)
+            elif frame := enter(parent):
+                stack.append(frame)
     return ordered, first_seen
 
 
@@ -113,10 +129,9 @@ def _check_connected(inputs: list[SymbolicTensor], ordered_nodes: list[Node]) ->
 
 
 def _check_unique_names(layers: list[Any]) -> None:
-    names = [layer.name for layer in layers]
-    for name in names:
-        if names.count(name) != 1:
+    for name, count in Counter(layer.name for layer in layers).items():
+        if count != 1:
             raise ValueError(
-                f'The name "{name}" is used {names.count(name)} times in the model. '
+                f'The name "{name}" is used {count} times in the model. '
                 "All layer names should be unique."
             )

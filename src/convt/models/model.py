@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from convt._shapes import is_integer
-from convt.layers.layer import Layer, _check_name, assign_weights, unique_name
+from convt.layers.layer import (
+    Layer,
+    _check_name,
+    assign_weights,
+    checked_trainable,
+    unique_name,
+)
 from convt.layers.node_api import refuse_mask
 from convt.models import summary as summary_lib
 from convt.models.graph import map_graph
@@ -101,9 +107,7 @@ class Model:
     @trainable.setter
     def trainable(self, value: bool) -> None:
         """Sets the flag on the model and every layer, as Keras 3 does."""
-        if not isinstance(value, bool):
-            raise ValueError(f"Expected `trainable` to be a boolean. Received: trainable={value!r}")
-        self._trainable = value
+        self._trainable = checked_trainable(value)
         for layer in self._layers:
             layer.trainable = value
 
@@ -394,7 +398,7 @@ class Model:
         weights_h5.load_weights(self, filepath)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name}, layers={len(self._layers)}>"
+        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
 
 
 def _list_of(value: Any, what: str) -> list[Any]:
@@ -451,6 +455,7 @@ def _resolve(ref: Any, layers: dict[str, Layer], *, wait: bool = False) -> Any:
     valid = (
         isinstance(ref, list)
         and len(ref) == 3
+        and isinstance(ref[0], str)
         and ref[0] in layers
         and is_integer(ref[1])
         and ref[1] >= 0

@@ -161,11 +161,14 @@ class Sequential(Model):
                 )
             dtype = self._stack[0].compute_dtype if self._stack else None
             self._input_layer = InputLayer(batch_shape=shape, dtype=dtype)
+        node_counts = [len(layer._inbound_nodes) for layer in self._stack]
         try:
             tensor = output = self._input_layer.output
             for layer in self._stack:
                 output = layer(output)
         except (ValueError, TypeError):
+            for layer, count in zip(self._stack, node_counts):  # no call of this build stays
+                del layer._inbound_nodes[count:]
             if not declared:
                 self._input_layer = None
             raise

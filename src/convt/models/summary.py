@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from convt._shapes import is_integer
+
 _CHAIN = (65, (0.45, 0.85, 1.0), ["Layer (type)", "Output Shape", "Param #"])
 _GRAPH = (98, (0.33, 0.55, 0.67, 1.0), ["Layer (type)", "Output Shape", "Param #", "Connected to"])
 _BREAKS = ("),", "},", "],", "',")
@@ -27,7 +29,9 @@ def print_summary(
     """Prints ``model``'s summary table through ``print_fn``, one line per call.
 
     Raises:
-        ValueError: for a Sequential model not built yet (nothing is printed).
+        ValueError: for a Sequential model not built yet, a ``line_length``
+            that is not a positive integer, or ``positions`` that are not one
+            increasing positive number per column (nothing is printed).
     """
     if not getattr(model, "built", True):
         raise ValueError(
@@ -36,8 +40,14 @@ def print_summary(
         )
     chain = _is_chain(model)
     default_length, default_positions, headers = _CHAIN if chain else _GRAPH
-    line_length = line_length or default_length
-    positions = list(positions or default_positions)
+    line_length = default_length if line_length is None else line_length
+    if not is_integer(line_length) or line_length <= 0:
+        raise ValueError(
+            "Expected `line_length` to be a positive integer. "
+            f"Received: line_length={line_length!r}"
+        )
+    positions = _checked_positions(default_positions if positions is None else positions,
+                                   len(headers))
     if positions[-1] <= 1:
         positions = [int(line_length * p) for p in positions]
     print_fn(f'Model: "{model.name}"')
@@ -54,6 +64,20 @@ def print_summary(
     print_fn(f"Trainable params: {trainable:,}")
     print_fn(f"Non-trainable params: {non_trainable:,}")
     print_fn("_" * line_length)
+
+
+def _checked_positions(positions: Any, columns: int) -> list[float]:
+    """``positions`` as a list: one increasing positive number per column (the end of each,
+    as a fraction of the line when the last is at most 1)."""
+    values = list(positions) if isinstance(positions, (list, tuple)) else None
+    if not (values and len(values) == columns
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            and all(a < b for a, b in zip([0, *values], values))):
+        raise ValueError(
+            f"Expected `positions` to be {columns} increasing positive numbers, the end of "
+            f"each column. Received: positions={positions!r}"
+        )
+    return values
 
 
 def _is_chain(model: Any) -> bool:

@@ -43,18 +43,18 @@ def save_model(model: Any, filepath: Any) -> None:
         raise ValueError(
             f"The filepath must end in `.keras` (Keras 3's format). Received: filepath={filepath}"
         )
-    h5py = safety.require_h5py()
-    weights = io.BytesIO()
-    with h5py.File(weights, "w") as h5file:
-        weights_h5.write_weights(model, h5file)
-    metadata = {
+    config = json.dumps(serialize_model(model))  # first: a model that cannot be saved
+    metadata = {                                   # leaves an existing file as it was
         "keras_version": _FORMAT_VERSION,
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
     }
-    with zipfile.ZipFile(path, "w") as archive:
+    archive_bytes = io.BytesIO()
+    with zipfile.ZipFile(archive_bytes, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("config.json", json.dumps(serialize_model(model)))
-        archive.writestr(_WEIGHTS, weights.getvalue())
+        archive.writestr("config.json", config)
+        archive.writestr(_WEIGHTS, weights_h5.weights_bytes(model))
+    with open(path, "wb") as file:
+        file.write(archive_bytes.getvalue())
 
 
 def serialize_model(model: Any) -> dict[str, Any]:
@@ -96,7 +96,8 @@ def model_from_config(data: Any, *, budget: serialization.WeightBudget | None = 
     serialization.refuse_code(data)
     classes = {"Sequential": Sequential, "Functional": Model, "Model": Model}
     class_name = data.get("class_name")
-    if class_name not in classes or data.get("registered_name") not in (None, class_name):
+    if (not isinstance(class_name, str) or class_name not in classes
+            or data.get("registered_name") not in (None, class_name)):
         raise ValueError(
             f"Unknown model class: convt loads only {sorted(classes)} models. "
             f"Received: class_name={class_name!r}, "
@@ -150,7 +151,8 @@ def load_model(
         weights_bytes = safety.member_bytes(archive, _WEIGHTS, os.path.getsize(path))
         model = model_from_config(
             safety.read_json_member(archive, "config.json"),
-            budget=serialization.WeightBudget(weights_bytes // 2),
+            budget=serialization.WeightBudget(weights_bytes // 2,
+                                              source="what the file can hold"),
         )
         _read_archive_weights(model, archive, weights_bytes)
     return model

@@ -2,9 +2,11 @@
 
 Zip archives: only the members a ``.keras`` file has, no duplicates, each
 member's declared size under its cap and (past 1 MiB) at most
-``MAX_EXPANSION`` times its compressed size. HDF5 files: no external or soft
-links, no external or virtual datasets, no dataset declaring far more bytes
-than the file holds, no oversized attributes. All arithmetic in Python ints.
+``MAX_EXPANSION`` times its compressed size, none encrypted or compressed by a
+method zipfile cannot read. HDF5 files: only groups and datasets, no external
+or soft links, no external or virtual datasets, no dataset declaring far more
+bytes than the file holds, no oversized attributes. All arithmetic in Python
+ints.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import json
 import math
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,13 +24,19 @@ MAX_EXPANSION = 100
 """A zip member past 1 MiB may expand at most this much (Keras stores members uncompressed)."""
 MEMBER_LIMITS = {
     "metadata.json": MiB,
-    "config.json": 64 * MiB,
+    "config.json": 16 * MiB,  # parsed, JSON can take 25x its bytes: about 400 MiB at most
     "model.weights.h5": 16 << 30,
 }
 """The members a ``.keras`` archive may hold, with the most bytes each may declare."""
 MAX_DATASET_EXPANSION = 4
 """A dataset may declare at most this many times the bytes of its file (plus 1 MiB)."""
 MAX_ATTRIBUTE_ELEMENTS = 1 << 16
+MAX_NAMES_SHOWN = 10
+"""An error about an archive's members names at most this many of them."""
+_ENCRYPTED = 0x1
+"""The general purpose flag bit of an encrypted zip member."""
+_READABLE_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                          zipfile.ZIP_LZMA)
 MAX_H5_OBJECTS = 1 << 16
 
 
@@ -50,24 +59,26 @@ def check_archive(archive: zipfile.ZipFile) -> None:
         ValueError: naming the member and what is wrong with it.
     """
     infos = archive.infolist()
-    names = [info.filename for info in infos]
+    counts = Counter(info.filename for info in infos)
     unexpected = sorted(
-        {name for name in names if name not in MEMBER_LIMITS}
-        | {name for name in names if names.count(name) > 1}
+        name for name, count in counts.items() if name not in MEMBER_LIMITS or count > 1
     )
     if unexpected:
+        more = len(unexpected) - MAX_NAMES_SHOWN
         raise ValueError(
             f"Expected a .keras archive to hold only {sorted(MEMBER_LIMITS)}, each once. "
-            f"Received: unexpected or repeated members {unexpected}"
+            f"Received: unexpected or repeated members {unexpected[:MAX_NAMES_SHOWN]}"
+            + (f" and {more} more" if more > 0 else "")
         )
-    missing = [name for name in ("config.json", "model.weights.h5") if name not in names]
+    missing = [name for name in ("config.json", "model.weights.h5") if name not in counts]
     if missing:
         raise ValueError(
             f"Expected a .keras archive to hold config.json and model.weights.h5. "
-            f"Received: members {names}"
+            f"Received: members {list(counts)}"
         )
     for info in infos:
         _check_member_size(info)
+        _check_member_encoding(info)
 
 
 def _check_member_size(info: zipfile.ZipInfo) -> None:
@@ -81,6 +92,16 @@ def _check_member_size(info: zipfile.ZipInfo) -> None:
         raise ValueError(
             f"Refusing archive member '{info.filename}': it would expand more than "
             f"{MAX_EXPANSION} times, as a decompression bomb does. {sizes}"
+        )
+
+
+def _check_member_encoding(info: zipfile.ZipInfo) -> None:
+    """Refuses an encrypted member, or one compressed by a method zipfile cannot read."""
+    if info.flag_bits & _ENCRYPTED or info.compress_type not in _READABLE_COMPRESSIONS:
+        raise ValueError(
+            f"Refusing archive member '{info.filename}': expected it stored or compressed "
+            f"by deflate, bzip2 or lzma, without encryption. Received: "
+            f"compress_type={info.compress_type}, encrypted={bool(info.flag_bits & _ENCRYPTED)}"
         )
 
 
@@ -104,6 +125,24 @@ def open_archive(path: str) -> zipfile.ZipFile:
     except zipfile.BadZipFile as error:
         raise ValueError(
             f"File format not supported: expected a .keras file (a zip archive). "
+            f"Received: filepath={path} ({error})"
+        ) from None
+
+
+def open_h5(path: str) -> Any:
+    """``h5py.File(path, "r")``; a file that is not HDF5 is a ValueError.
+
+    The operating system's own errors (a missing file, a directory, no
+    permission) pass unchanged, as ``open`` raises them.
+    """
+    h5py = require_h5py()
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        if error.errno is not None:
+            raise
+        raise ValueError(
+            f"File format not supported: expected an HDF5 weights file. "
             f"Received: filepath={path} ({error})"
         ) from None
 
@@ -147,7 +186,8 @@ def check_h5_tree(h5file: Any, file_bytes: int) -> None:
         file_bytes: the size of the file, for the dataset check.
 
     Raises:
-        ValueError: for an external or soft link, an external or virtual
+        ValueError: for an external or soft link, an object other than a
+            group or dataset (a named datatype), an external or virtual
             dataset, a dataset declaring more than ``MAX_DATASET_EXPANSION``
             times ``file_bytes``, or too many objects.
     """
@@ -172,8 +212,13 @@ def check_h5_tree(h5file: Any, file_bytes: int) -> None:
             item = group[name]
             if isinstance(item, h5py.Group):
                 pending.append((item, f"{path}/{name}"))
-            else:
+            elif isinstance(item, h5py.Dataset):
                 check_dataset(item, file_bytes)
+            else:
+                raise ValueError(
+                    "Expected an HDF5 weights file to hold only groups and datasets. "
+                    f"Received: {type(item).__name__} at '{path}/{name}'"
+                )
 
 
 def check_dataset(dataset: Any, file_bytes: int) -> None:

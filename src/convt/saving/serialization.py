@@ -27,7 +27,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from convt._shapes import MAX_ELEMENTS
 from convt.layers.conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 from convt.layers.input_layer import InputLayer
 from convt.layers.layer import Layer, batch_input_shape_from
@@ -45,11 +44,18 @@ _DECLARED_INPUT_KEYS = ("input_shape", "batch_input_shape", "batch_size", "input
 _CODE_MARKERS = ("Lambda", "__lambda__", "TFOpLambda", "function_type")
 
 
+MAX_CONFIG_WEIGHT_ELEMENTS = 2**30
+"""The weight elements a config loaded without a file (``from_config``) may declare: 4 GiB
+of float32 weights, far more than any model of transposed convolutions holds."""
+
+
 class WeightBudget:
     """A cap on the weight elements the layers of one load may create.
 
     Args:
         max_elements: the most elements all weights together may have.
+        source: what the cap is, for the error (a file's loader passes what
+            its weights can hold).
 
     Example:
         >>> budget = WeightBudget(10)
@@ -60,8 +66,10 @@ class WeightBudget:
         ValueError: Expected the model's weights to fit ... 11 elements in total
     """
 
-    def __init__(self, max_elements: int = MAX_ELEMENTS) -> None:
+    def __init__(self, max_elements: int = MAX_CONFIG_WEIGHT_ELEMENTS, *,
+                 source: str = "the cap of a config") -> None:
         self.max_elements = max_elements
+        self.source = source
         self.used = 0
 
     def charge(self, shapes: Sequence[Sequence[int]]) -> None:
@@ -69,7 +77,7 @@ class WeightBudget:
         total = self.used + sum(math.prod(shape) for shape in shapes)
         if total > self.max_elements:
             raise ValueError(
-                "Expected the model's weights to fit in what the file can hold (at most "
+                f"Expected the model's weights to fit in {self.source} (at most "
                 f"{self.max_elements} elements). Received: weight shapes {list(shapes)}, "
                 f"{total} elements in total"
             )
@@ -160,8 +168,7 @@ def deserialize_layer(
         )
     config = data.get("config", {})
     check_keys(config, None, "config")
-    _charge_declared_input(cls, config, budget or WeightBudget())
-    return cls.from_config(dict(config))
+    return cls.from_config(dict(config), budget=budget)
 
 
 def _layer_class(class_name: Any) -> type[Layer]:
@@ -174,10 +181,15 @@ def _layer_class(class_name: Any) -> type[Layer]:
     return LAYERS[class_name]
 
 
-def _charge_declared_input(
+def charge_declared_input(
     cls: type[Layer], config: Mapping[str, Any], budget: WeightBudget
 ) -> None:
-    """A layer that declares its input builds in its constructor: charge it first."""
+    """A layer that declares its input builds in its constructor: charge it first.
+
+    Raises:
+        ValueError: for weights beyond the budget, or as the layer's
+            constructor raises for the rest of the config.
+    """
     if cls is InputLayer or not any(key in config for key in _DECLARED_INPUT_KEYS):
         return
     declared = batch_input_shape_from(*(config.get(key) for key in _DECLARED_INPUT_KEYS))

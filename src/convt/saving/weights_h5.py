@@ -15,6 +15,7 @@ unless all weights load.
 
 from __future__ import annotations
 
+import io
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -149,9 +150,18 @@ def save_weights(model: Any, filepath: Any) -> None:
     path = os.fspath(filepath)
     if not str(path).endswith(".weights.h5"):
         raise ValueError(f"The filename must end in `.weights.h5`. Received: filepath={filepath}")
+    data = weights_bytes(model)  # complete before the file is opened, so a failure
+    with open(path, "wb") as file:  # leaves an existing file as it was
+        file.write(data)
+
+
+def weights_bytes(model: Any) -> bytes:
+    """``model``'s weights as the bytes of an HDF5 file in Keras 3's layout."""
     h5py = safety.require_h5py()
-    with h5py.File(path, "w") as h5file:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as h5file:
         write_weights(model, h5file)
+    return buffer.getvalue()
 
 
 def load_weights(model: Any, filepath: Any) -> None:
@@ -172,7 +182,6 @@ def load_weights(model: Any, filepath: Any) -> None:
             "File format not supported: expected a filename ending in `.weights.h5`, "
             f"`.keras`, `.h5` or `.hdf5`. Received: filepath={filepath}"
         )
-    h5py = safety.require_h5py()
     reader = read_weights if name.endswith(".weights.h5") else read_legacy_weights
-    with h5py.File(path, "r") as h5file:
+    with safety.open_h5(path) as h5file:
         reader(model, h5file, os.path.getsize(path))

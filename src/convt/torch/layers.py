@@ -42,7 +42,7 @@ from convt.backends import torch as torch_backend
 from convt.dtype_policies import DTypePolicy
 from convt.layers.conv_transpose import ConvTranspose as NumpyConvTranspose
 from convt.layers.conv_transpose_config import ConvTransposeConfig
-from convt.layers.layer import Layer
+from convt.layers.layer import Layer, checked_trainable
 from convt.layers.node_api import refuse_mask
 from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
 
@@ -172,7 +172,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        self._trainable = value
+        self._trainable = checked_trainable(value)
         for parameter in self.parameters(recurse=False):
             parameter.requires_grad_(value)
 
@@ -184,17 +184,17 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
         Raises:
             ValueError: for a wrong rank or an unknown channel dimension.
         """
-        shapes = [self._kernel_shape(tuple(input_shape))]
-        initializers = [self.kernel_initializer]
+        shapes = {"kernel": self._kernel_shape(tuple(input_shape))}
         if self.use_bias:
-            shapes.append((self.filters,))
-            initializers.append(self.bias_initializer)
+            shapes["bias"] = (self.filters,)
+        values = {name: self._initial_value(f"{name}_initializer", shape)  # all checked first
+                  for name, shape in shapes.items() if is_lazy(getattr(self, name))}
         self._track_parameters()
         with torch.no_grad():
-            for variable, initializer, shape in zip(self._variables, initializers, shapes):
-                if is_lazy(variable.value):
-                    variable.value.materialize(shape)
-                    variable.assign(self._initial_value(initializer, shape))
+            for variable in self._variables:
+                if variable.name in values:
+                    variable.value.materialize(shapes[variable.name])
+                    variable.assign(values[variable.name])
         self._lay_out_kernel()
         self.built = True
 
@@ -264,13 +264,16 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
             self._lay_out_kernel()
             self.built = True
 
-    def _initial_value(self, initializer: Any, shape: tuple[int, ...]) -> np.ndarray:
-        """The initializer's values; an unseeded random one is seeded from torch's generator."""
+    def _initial_value(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The values of the initializer ``name``, checked as the NumPy layer checks them;
+        an unseeded random one is seeded from torch's generator."""
+        initializer = getattr(self, name)
         if getattr(initializer, "seed", 0) is None:
             seed = int(torch.randint(0, 2**31 - 1, ()))
             initializer = type(initializer).from_config({**initializer.get_config(), "seed": seed})
         # NumPy has no bfloat16: such a parameter takes float32 values, rounded by assign.
-        return initializer(shape, dtype="float32" if self.dtype == "bfloat16" else self.dtype)
+        dtype = "float32" if self.dtype == "bfloat16" else self.dtype
+        return self._initial_array(name, shape, dtype, initializer=initializer)
 
     def initialize_parameters(self, inputs: torch.Tensor, *_: Any, **__: Any) -> None:
         """The lazy-module hook: checks the first input and builds from its shape."""

@@ -44,6 +44,8 @@ GEOMETRIES = {
     "2d_dilated": ((5, 4), (3, 2), (1, 1), "valid", None, (2, 3)),
     "2d_mixed_axes": ((3, 4), (5, 1), (3, 1), "same", (2, 0), (1, 1)),
     "2d_stride_above_kernel": ((3, 2), (2, 3), (4, 5), "same", None, (1, 1)),
+    # rows between two inputs' taps that no input reaches, at every cut between row chunks
+    "2d_stride_above_kernel_output_padding": ((6, 3), (2, 2), (3, 3), "same", (2, 1), (1, 1)),
     "3d_same": ((2, 3, 2), (3, 2, 3), (2, 2, 1), "same", None, (1, 1, 1)),
     "3d_kernel_equals_stride": ((2, 2, 3), (2, 2, 2), (2, 2, 2), "valid", None, (1, 1, 1)),
     "1d_kernel_two_strides": ((5,), (16,), (8,), "same", None, (1,)),

@@ -549,3 +549,53 @@ def test_cuda_matches_cpu(case, dtype):
     tolerance = 1e-4 if dtype == "float32" else 5e-2
     np.testing.assert_allclose(got.float().cpu().numpy(), expected.numpy(),
                                atol=tolerance, rtol=tolerance)
+
+
+def _gradients(x, w, **kwargs):
+    x, w = x.detach().requires_grad_(), w.detach().requires_grad_()
+    y = ops.conv_transpose(x, w, **kwargs)
+    cotangent = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)
+    return torch.autograd.grad(y, (x, w), cotangent)
+
+
+@pytest.mark.parametrize(("x_shape", "kernel", "strides"), [
+    ((2, 8, 1, 3), (5, 4), (1, 3)),
+    ((2, 48, 1, 8), (5, 2), (1, 3)),
+    ((2, 3, 2, 1, 2), (5, 4, 5), (1, 1, 3)),
+])
+def test_one_filter_gradient_of_a_channels_last_input_ending_in_length_one(
+        x_shape, kernel, strides):
+    """torch 2.13's own backward fills the input's gradient from uninitialized memory here
+    (float32, channels_last strides); convt hands it a contiguous copy."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(x_shape, generator=gen)
+    w = torch.randn(*kernel, 1, x_shape[-1], generator=gen)
+    kwargs = dict(strides=strides, padding="same")
+    got = _gradients(x, w, **kwargs)
+    expected = _gradients(x.double(), w.double(), **kwargs)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
+
+
+def test_one_filter_3d_backward_of_a_channels_last_input_does_not_corrupt_the_heap():
+    """torch 2.13's own backward aborts ("double free or corruption") within a few dozen
+    steps on these strides; run apart, so that an abort fails only this test."""
+    import subprocess
+    import sys
+
+    program = """if True:
+        import torch
+        from convt import ops
+        torch.set_num_threads(1)
+        for _ in range(100):
+            x = torch.randn(1, 12, 10, 13, 16, requires_grad=True)
+            w = torch.randn(2, 4, 5, 1, 16, requires_grad=True)
+            y = ops.conv_transpose(x, w, strides=(4, 2, 1), padding="same",
+                                   output_padding=(2, 1, 2))
+            torch.autograd.grad(y, (x, w), torch.randn_like(y))
+            junk = [torch.empty(int(torch.randint(1, 100000, ()))) for _ in range(5)]
+        print("survived")
+    """
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0 and "survived" in run.stdout, run.stderr[-2000:]

@@ -660,19 +660,24 @@ def _scatter(
 
 
 def _zero_shared_rows(out: np.ndarray, chunks: list[tuple[slice, slice]], plan: AxisPlan) -> None:
-    """Zeroes the output rows that no row chunk owns: the chunks add into those (under the
-    lock), and store the rows they own (:meth:`AxisPlan.own_outputs`).
+    """Zeroes the output rows that no row chunk stores: the chunks add into the rows they
+    share (under the lock), and store the rows they own (:meth:`AxisPlan.own_outputs`)
+    that their inputs reach.
 
-    The last chunk's rows reach the window's end: its own range ends there, or,
-    when it owns none, starts at or past it.
+    A kernel shorter than its stride leaves rows between two inputs' taps that
+    no input reaches; at a cut between chunks such a row is owned by both and
+    stored by neither, so it is zeroed here too.
     """
     start = 0
     for samples, rows in chunks:
         if samples.start > 0:  # every sample is cut into the same rows
             break
         first, stop = plan.own_outputs(rows.start, rows.stop)
-        out[:, start:first] = 0
-        start = max(start, stop)
+        reached = rows.start * plan.stride - plan.crop_left
+        reach_stop = (rows.stop - 1) * plan.stride + plan.effective_kernel - plan.crop_left
+        out[:, start:max(first, reached, start)] = 0
+        start = max(start, min(stop, reach_stop))
+    out[:, start:] = 0
 
 
 def _splits_taps(

@@ -668,6 +668,12 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     layout; Keras's window of it. Few filters in inference: :func:`_phases`."""
     if channels_last:
         x = x.movedim(-1, 1)
+    if (kernel.shape[launch.rank] == 1 and not x.is_contiguous()
+            and _records_gradient(x, kernel)):
+        # With one filter, torch 2.13's backward of a channels_last-strided input computes
+        # the input's gradient from uninitialized memory when the last spatial axis is 1
+        # (and its stride above 1), and corrupts the heap in 3-D: a contiguous copy is safe.
+        x = x.contiguous()
     if runs_phases(x, kernel, launch):
         return _phases(x, kernel, launch.phases, channels_last)
     weight = to_torch_kernel(kernel, launch.rank)

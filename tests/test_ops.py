@@ -404,3 +404,31 @@ def test_the_point_reference_is_the_loops_at_each_point(rank, padding):
     positions = list(itertools.product(range(2), *(range(n) for n in full.shape[1:-1])))
     at = reference.conv_transpose_at(x, w, positions, **kwargs)
     np.testing.assert_allclose(at, np.stack([full[p] for p in positions]), rtol=1e-12)
+
+
+def test_an_output_larger_than_the_machine_is_refused_before_allocation(monkeypatch):
+    monkeypatch.setattr(ops, "physical_memory", lambda: 2**34)
+    x, w = np.ones((1, 3, 3, 2), "float32"), np.ones((2, 2, 4, 2), "float32")
+    with pytest.raises(ValueError, match=r"Expected an output that fits in this machine's "
+                                         r"17179869184 bytes of memory. Received: output_shape="
+                                         r"\(1, 300000, 300000, 4\), 1440000000000 bytes"):
+        ops.conv_transpose(x, w, strides=10**5)
+    monkeypatch.setattr(ops, "physical_memory", lambda: None)  # a system that does not say
+    assert ops.conv_transpose(x, w, strides=2).shape == (1, 6, 6, 4)
+
+
+@pytest.mark.parametrize(("x_dtype", "w_dtype", "expected"), [
+    ("int32", "float32", "float32"), ("int64", "float16", "float16"),
+    ("bool", "float64", "float64"), ("int8", "int16", "float32"),
+])
+def test_integers_take_the_float_dtype_of_the_other_argument(x_dtype, w_dtype, expected):
+    """An integer array does not widen a float one (NumPy's rule would make int32 with
+    float32 float64); the torch backend returns the same dtypes."""
+    got = ops.conv_transpose(np.ones((1, 3, 2), x_dtype), np.ones((3, 1, 2), w_dtype))
+    assert got.dtype == expected
+
+
+def test_inputs_without_a_common_type_are_a_type_error():
+    with pytest.raises(TypeError, match=r"Expected real-valued `inputs` and `kernel` .* "
+                                        r"Received: inputs.dtype=datetime64\[s\]"):
+        ops.conv_transpose(np.ones((1, 3, 2), "datetime64[s]"), np.ones((3, 1, 2)))

@@ -599,3 +599,27 @@ def test_one_filter_3d_backward_of_a_channels_last_input_does_not_corrupt_the_he
     run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                          timeout=300)
     assert run.returncode == 0 and "survived" in run.stdout, run.stderr[-2000:]
+
+
+def test_a_numpy_kernel_with_a_negative_step_is_read_as_numpy_reads_it():
+    kernel = np.arange(6.0).reshape(3, 1, 2)[:, ::-1]  # NumPy calls it contiguous
+    x = torch.ones(1, 3, 2, dtype=torch.float64)
+    got = ops.conv_transpose(x, kernel)
+    np.testing.assert_array_equal(got.numpy(), ops.conv_transpose(x.numpy(), kernel))
+
+
+def test_dtypes_follow_the_numpy_backend():
+    for x_dtype, w_dtype in [("int32", "float32"), ("int64", "float16"), ("int8", "int16")]:
+        x, w = np.ones((1, 3, 2), x_dtype), np.ones((3, 1, 2), w_dtype)
+        got = ops.conv_transpose(torch.from_numpy(x), torch.from_numpy(w))
+        assert str(got.dtype) == f"torch.{ops.conv_transpose(x, w).dtype}"
+
+
+def test_arguments_beyond_torchs_32_bits_are_refused():
+    x = torch.ones(1, 3, 2, dtype=torch.float64)
+    w = torch.ones(3, 4, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"Expected strides, dilation rates and crops of at "
+                                         r"most 2\*\*31 - 1 on the torch backend.* Received: "
+                                         r"strides=\(1,\), dilation_rate=\(2147483648,\)"):
+        ops.conv_transpose(x, w, dilation_rate=2**31, padding="same")
+    assert ops.conv_transpose(x, w, dilation_rate=2**30, padding="same").shape == (1, 3, 4)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -59,9 +62,15 @@ def conv_transpose(
         ``max(K, s) - K``; ``same``: ``i * s`` when ``output_padding`` is None,
         else ``(i - 1) * s + K % 2 + output_padding``.
 
+    Raises:
+        ValueError: for invalid arguments (as ``conv_transpose_output_shape``),
+            or an output larger than the machine's memory.
+        TypeError: for arguments that are not real numbers.
+
     Returns:
         The output, float32/float64 as the inputs (float16 is computed in
-        float32 and returned as float16; integer inputs give float32). A
+        float32 and returned as float16; an integer argument takes the
+        other's float dtype, two integer ones give float32). A
         NumPy array for array inputs; a torch tensor on the same device when
         either argument is a torch tensor (see :mod:`convt.backends.torch`).
 
@@ -81,7 +90,7 @@ def conv_transpose(
     else:
         backend, plan = numpy_backend, remembered_plan
         inputs, kernel = np.asarray(inputs), kernel if prepared else np.asarray(kernel)
-    args, _ = plan(
+    args, output_shape = plan(
         tuple(inputs.shape),
         tuple(kernel.shape),
         strides=strides,
@@ -90,7 +99,29 @@ def conv_transpose(
         data_format=data_format,
         dilation_rate=dilation_rate,
     )
+    if getattr(getattr(inputs, "device", None), "type", "cpu") == "cpu":
+        _check_fits_in_memory(output_shape, max(4, inputs.dtype.itemsize, kernel.dtype.itemsize))
     return backend.conv_transpose(inputs, kernel, args)
+
+
+@functools.cache
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return None
+
+
+def _check_fits_in_memory(output_shape: tuple[int, ...], itemsize: int) -> None:
+    """Refuses an output larger than the machine's memory before anything is allocated
+    (NumPy and torch would raise MemoryError or RuntimeError, or start filling it)."""
+    needed, memory = math.prod(output_shape) * itemsize, physical_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(
+            f"Expected an output that fits in this machine's {memory} bytes of memory. "
+            f"Received: output_shape={output_shape}, {needed} bytes"
+        )
 
 
 def _is_torch_tensor(array: Any) -> bool:

@@ -178,12 +178,18 @@ against 65-320 us).
 def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.dtype]:
     """(dtype computed in, dtype returned) for an input/kernel pair.
 
-    Floats keep NumPy's promotion; float16 is computed in float32. Integer and
-    bool arrays are computed and returned in float32.
+    Floats keep NumPy's promotion; float16 is computed in float32. An integer
+    or bool array takes the other's float dtype (it does not widen it, as in
+    torch); two of them are computed and returned in float32.
     """
-    result = np.result_type(inputs.dtype, kernel.dtype)
-    if result.kind in "biu":
+    dtypes = (inputs.dtype, kernel.dtype)
+    if all(dtype.kind in "biu" for dtype in dtypes):
         return np.dtype(np.float32), np.dtype(np.float32)
+    real = all(dtype.kind in "biuf" for dtype in dtypes)
+    try:
+        result = np.result_type(*(d for d in dtypes if d.kind == "f" or not real))
+    except TypeError:  # no common type (datetime64 and numbers)
+        result = np.dtype(object)
     if result.kind != "f" or result.itemsize > 8:
         raise TypeError(
             "Expected real-valued `inputs` and `kernel` (float16, float32, float64, int or "

@@ -128,8 +128,11 @@ def as_tensors(inputs: Any, kernel: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _host_tensor(value: Any, name: str) -> torch.Tensor:
     """``value`` read by NumPy, as a CPU tensor; TypeError when it is not real numbers."""
-    array = real_array(value, name)
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("=")))
+    array = np.ascontiguousarray(real_array(value, name))
+    if array.dtype.byteorder not in "=|" or any(step < 0 for step in array.strides):
+        # NumPy calls a negative step along a length-1 axis contiguous; torch refuses it
+        array = np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
+    return torch.from_numpy(array)
 
 
 def compute_dtypes(inputs: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.dtype, torch.dtype]:
@@ -309,9 +312,25 @@ def laid_out(tensor: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
     return tensor.permute(order).contiguous().permute(inverse)
 
 
+TORCH_MAX_ARGUMENT = 2**31 - 1
+"""torch's convolutions keep strides, dilations and paddings in 32-bit integers."""
+
+
 def _launch(args: ConvTransposeArgs, spatial: tuple[int, ...]) -> Launch:
-    """How to compute one input shape."""
+    """How to compute one input shape.
+
+    Raises:
+        ValueError: for a stride, dilation or crop beyond :data:`TORCH_MAX_ARGUMENT`
+            (torch would overflow it; the NumPy backend computes such calls).
+    """
     plans = args.axis_plans(spatial)
+    crops = tuple(max(abs(p.crop_left), abs(p.crop_right)) for p in plans)
+    if max(*args.strides, *args.dilation_rate, *crops) > TORCH_MAX_ARGUMENT:
+        raise ValueError(
+            "Expected strides, dilation rates and crops of at most 2**31 - 1 on the torch "
+            "backend, whose convolutions keep them in 32-bit integers. Received: "
+            f"strides={args.strides}, dilation_rate={args.dilation_rate}, crops={crops}"
+        )
     method = gemm_method(args)
     channels_last = args.data_format == "channels_last"
     if method is not None:  # the full scatter is computed

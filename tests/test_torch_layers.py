@@ -216,6 +216,21 @@ def test_trainable_false_freezes_parameters():
     assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 2
     layer.trainable = True
     assert all(p.requires_grad for p in layer.parameters())
+    with pytest.raises(ValueError, match=r"Expected `trainable` to be a boolean. "
+                                         r"Received: trainable='no' \(of type str\)"):
+        layer.trainable = "no"
+    assert layer.trainable is True and all(p.requires_grad for p in layer.parameters())
+
+
+@pytest.mark.parametrize("value", [None, np.ones(1), np.ones((2, 1))])
+def test_initializer_returning_other_than_its_shape_materializes_nothing(value):
+    layer = ct.Conv1DTranspose(2, 3, bias_initializer=lambda shape, dtype=None: value)
+    with pytest.raises(ValueError, match=r"Expected `bias_initializer` to return numbers of "
+                                         r"shape \(2,\). Received: "):
+        layer(torch.ones(1, 4, 1))
+    assert not layer.built and layer.has_uninitialized_params() and layer.weights == []
+    layer.bias_initializer = convt.initializers.get("zeros")
+    assert layer(torch.ones(1, 4, 1)).shape == (1, 6, 2)
 
 
 def test_dtypes_follow_to_and_the_policy():

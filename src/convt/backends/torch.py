@@ -553,17 +553,22 @@ class _OneDnnTransposed(torch.autograd.Function):
     which it runs with oneDNN. They crop both sides alike, so the output's
     gradient is first padded (or cut) on one side to the symmetric part of the
     crops. Both are differentiable, so second derivatives work as through
-    torch's operator.
+    torch's operator. The last axis's left crop is the exception to computing
+    the window once: it is cut afterwards (:func:`_left_cut_after`).
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.launch = launch
-        return _onednn_transposed()(
+        crops = list(launch.crops)
+        cut = _left_cut_after(launch.stride, crops[-1][0])
+        crops[-1] = (crops[-1][0] - cut, crops[-1][1])
+        out = _onednn_transposed()(
             x.contiguous(memory_format=_CHANNELS_LAST[launch.rank]), weight, None,
-            [left for left, _ in launch.crops], [left - right for left, right in launch.crops],
+            [left for left, _ in crops], [left - right for left, right in crops],
             launch.stride, launch.dilation, 1, "none", [], "")
+        return out.narrow(-1, cut, out.shape[-1] - cut) if cut else out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -582,6 +587,49 @@ class _OneDnnTransposed(torch.autograd.Function):
             grad_weight = torch.ops.aten.convolution_backward(
                 x, grad, weight, None, launch.stride, padding, launch.dilation, False,
                 [0] * launch.rank, 1, [False, True, False])[1]
+        return grad_x, grad_weight, None
+
+
+def _left_cut_after(stride: tuple[int, ...], left_crop: int) -> int:
+    """How much of the last axis's left crop to cut after oneDNN's strided transposed
+    convolution rather than ask of it: all of it when any stride is above 1.
+
+    torch 2.13's oneDNN (3.12, ``brgconv_strided`` on AVX-512) returns wrong
+    values at the left border of the last axis for some shapes when it crops
+    there itself: with two threads, in 1-D (2 samples of 431 channels and 131
+    steps, kernel 5, stride 2, crop 1; 33 of 1500 random batches of such
+    shapes, none once it cropped nothing on that side) and, more rarely, 2-D.
+    Its stride-1 kernels were not affected (docs/architecture.md).
+    """
+    return left_crop if left_crop > 0 and max(stride) > 1 else 0
+
+
+class _OperatorCutAfter(torch.autograd.Function):
+    """torch's operator on a channels_first ``x`` (CPU, float32), its last axis's padding
+    taken by a slice afterwards (:func:`_left_cut_after`).
+
+    The result is torch's padded one (a view of the larger output); its
+    gradients are those torch computes for the padded call, which were right.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.launch = launch
+        cut, extra = launch.padding[-1], launch.output_padding[-1]
+        tail = max(0, extra - cut)  # output_padding without the padding: at most ``extra``
+        out = _FUNCTIONS[launch.rank](
+            x, weight, None, launch.stride, (*launch.padding[:-1], 0),
+            (*launch.output_padding[:-1], tail), 1, launch.dilation)
+        return out.narrow(-1, cut, out.shape[-1] - 2 * cut + extra - tail)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        launch = ctx.launch
+        grad_x, grad_weight, _ = torch.ops.aten.convolution_backward(
+            grad, x, weight, None, launch.stride, launch.padding, launch.dilation, True,
+            launch.output_padding, 1, [*ctx.needs_input_grad[:2], False])
         return grad_x, grad_weight, None
 
 
@@ -703,9 +751,13 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
     if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
         weight = weight.contiguous()
-    out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
-        x, weight, None, launch.stride, launch.padding, launch.output_padding, 1,
-        launch.dilation)
+    if (x.device.type == "cpu" and x.dtype == torch.float32
+            and _left_cut_after(launch.stride, launch.padding[-1])):
+        out = _OperatorCutAfter.apply(x, weight, launch)
+    else:
+        out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
+            x, weight, None, launch.stride, launch.padding, launch.output_padding, 1,
+            launch.dilation)
     return _keras_window(out.movedim(1, -1) if channels_last else out, launch)
 
 

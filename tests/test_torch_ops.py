@@ -689,3 +689,16 @@ def test_second_derivatives_where_the_left_border_is_cut_after_the_operator(two_
     for a, b in zip(hessian_vector(torch.float32), hessian_vector(torch.float64)):
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-2)
 
+
+@pytest.mark.filterwarnings("ignore:<class 'torch.autograd.function.Function'> should not be "
+                            "instantiated:DeprecationWarning")  # torch's own tracing of Functions
+@pytest.mark.parametrize("rank", [1, 2])
+def test_torch_compile_traces_a_call_in_one_graph(rank):
+    """No graph break: the op's checks and its launch (the left border's cut included) are
+    all traceable."""
+    x = torch.randn(2, 16, *(9,) * rank, requires_grad=True)
+    w = torch.randn(*(5,) * rank, 8, 16, requires_grad=True)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(ops.conv_transpose)(
+        x, w, strides=2, padding="same", data_format="channels_first")
+    assert explanation.graph_break_count == 0, explanation.break_reasons

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import sys
@@ -104,7 +103,6 @@ def conv_transpose(
     return backend.conv_transpose(inputs, kernel, args)
 
 
-@functools.cache
 def physical_memory() -> int | None:
     """This machine's memory in bytes, or None where the system does not say."""
     try:
@@ -113,10 +111,14 @@ def physical_memory() -> int | None:
         return None
 
 
+PHYSICAL_MEMORY = physical_memory()
+"""Read once at import: a system call in every op would break ``torch.compile``'s graph."""
+
+
 def _check_fits_in_memory(output_shape: tuple[int, ...], itemsize: int) -> None:
     """Refuses an output larger than the machine's memory before anything is allocated
     (NumPy and torch would raise MemoryError or RuntimeError, or start filling it)."""
-    needed, memory = math.prod(output_shape) * itemsize, physical_memory()
+    needed, memory = math.prod(output_shape) * itemsize, PHYSICAL_MEMORY
     if memory is not None and needed > memory:
         raise ValueError(
             f"Expected an output that fits in this machine's {memory} bytes of memory. "

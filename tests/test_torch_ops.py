@@ -692,6 +692,7 @@ def test_second_derivatives_where_the_left_border_is_cut_after_the_operator(two_
 
 @pytest.mark.filterwarnings("ignore:<class 'torch.autograd.function.Function'> should not be "
                             "instantiated:DeprecationWarning")  # torch's own tracing of Functions
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
 @pytest.mark.parametrize("rank", [1, 2])
 def test_torch_compile_traces_a_call_in_one_graph(rank):
     """No graph break: the op's checks and its launch (the left border's cut included) are
@@ -702,3 +703,21 @@ def test_torch_compile_traces_a_call_in_one_graph(rank):
     explanation = torch._dynamo.explain(ops.conv_transpose)(
         x, w, strides=2, padding="same", data_format="channels_first")
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_torch_func_transforms_where_the_left_border_is_cut_after_the_operator():
+    """jvp (both tangents, and one) and vmap, float32 (the cut) against float64 (the operator)."""
+    def conv(x, w):
+        return ops.conv_transpose(x, w, strides=2, padding="same", data_format="channels_first")
+
+    def transforms(dtype):
+        gen = torch.Generator().manual_seed(0)
+        x, x_t = (torch.randn(2, 16, 9, generator=gen).to(dtype) for _ in range(2))
+        w, w_t = (torch.randn(5, 8, 16, generator=gen).to(dtype) for _ in range(2))
+        return [torch.func.jvp(conv, (x, w), (x_t, w_t))[1],
+                torch.func.jvp(lambda x: conv(x, w), (x,), (x_t,))[1],
+                torch.func.vmap(conv, in_dims=(0, None))(torch.stack([x, x_t]), w)]
+
+    for a, b in zip(transforms(torch.float32), transforms(torch.float64)):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)

@@ -610,18 +610,38 @@ class _OperatorCutAfter(torch.autograd.Function):
 
     The result is torch's padded one (a view of the larger output); its
     gradients are those torch computes for the padded call, which were right.
+    The call is bilinear, so its forward derivative is two more calls; torch
+    derives its vmap rule from the forward (``torch.func`` works as through
+    torch's operator). Under ``torch.compile`` the forward is traced as plain
+    operations, whose slice autograd then differentiates.
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.launch = launch
-        cut, extra = launch.padding[-1], launch.output_padding[-1]
-        tail = max(0, extra - cut)  # output_padding without the padding: at most ``extra``
-        out = _FUNCTIONS[launch.rank](
+    def forward(x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        return _OperatorCutAfter.window(_OperatorCutAfter.uncut(x, weight, launch), launch)
+
+    @staticmethod
+    def uncut(x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        """torch's operator without the last axis's padding."""
+        tail = max(0, launch.output_padding[-1] - launch.padding[-1])  # at most output_padding
+        return _FUNCTIONS[launch.rank](
             x, weight, None, launch.stride, (*launch.padding[:-1], 0),
             (*launch.output_padding[:-1], tail), 1, launch.dilation)
-        return out.narrow(-1, cut, out.shape[-1] - 2 * cut + extra - tail)
+
+    @staticmethod
+    def window(uncut: torch.Tensor, launch: Launch) -> torch.Tensor:
+        """The view of :meth:`uncut`'s result that the padded call returns."""
+        cut, extra = launch.padding[-1], launch.output_padding[-1]
+        tail = max(0, extra - cut)
+        return uncut.narrow(-1, cut, uncut.shape[-1] - 2 * cut + extra - tail)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        x, weight, ctx.launch = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.save_for_forward(x, weight)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -631,6 +651,15 @@ class _OperatorCutAfter(torch.autograd.Function):
             grad, x, weight, None, launch.stride, launch.padding, launch.dilation, True,
             launch.output_padding, 1, [*ctx.needs_input_grad[:2], False])
         return grad_x, grad_weight, None
+
+    @staticmethod
+    def jvp(ctx: Any, x_tangent: torch.Tensor | None, weight_tangent: torch.Tensor | None,
+            _: None) -> torch.Tensor:
+        x, weight = ctx.saved_tensors
+        parts = [_OperatorCutAfter.uncut(a, b, ctx.launch) for a, b in (
+            (x_tangent, weight), (x, weight_tangent)) if a is not None and b is not None]
+        # a view of the same layout as the output's, as forward AD requires of a view
+        return _OperatorCutAfter.window(functools.reduce(operator.add, parts), ctx.launch)
 
 
 # In inference on the CPU, a strided transposed convolution with few filters (an RGB
@@ -753,7 +782,8 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         weight = weight.contiguous()
     if (x.device.type == "cpu" and x.dtype == torch.float32
             and _left_cut_after(launch.stride, launch.padding[-1])):
-        out = _OperatorCutAfter.apply(x, weight, launch)
+        out = (_OperatorCutAfter.forward  # Dynamo breaks the graph at a Function with a jvp
+               if torch.compiler.is_compiling() else _OperatorCutAfter.apply)(x, weight, launch)
     else:
         out = _FUNCTIONS[launch.rank](  # positional: keywords cost a small layer's time
             x, weight, None, launch.stride, launch.padding, launch.output_padding, 1,

@@ -705,6 +705,27 @@ def test_torch_compile_traces_a_call_in_one_graph(rank):
     assert explanation.graph_break_count == 0, explanation.break_reasons
 
 
+@pytest.mark.filterwarnings("ignore:<class 'torch.autograd.function.Function'> should not be "
+                            "instantiated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_torch_compile_computes_the_left_border_cut_as_eager(two_threads):
+    """Compiled, the cut is traced as plain operations; values and gradients as float64."""
+    kwargs = dict(strides=2, padding="same", data_format="channels_first")
+    x, w = _left_border_arrays((131,), (5,), "channels_first")
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda x, w: ops.conv_transpose(x, w, **kwargs))
+    a, b = x.clone().requires_grad_(), w.clone().requires_grad_()
+    got = compiled(a, b)
+    expected = ops.conv_transpose(x.double(), w.double(), **kwargs)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-3)
+    cotangent = torch.linspace(-1, 1, got.numel()).reshape(got.shape)
+    gradients = torch.autograd.grad(got, (a, b), cotangent)
+    expected_gradients = _gradients(x.double(), w.double(), **kwargs)
+    for g, e in zip(gradients, expected_gradients):
+        torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_torch_func_transforms_where_the_left_border_is_cut_after_the_operator():
     """jvp (both tangents, and one) and vmap, float32 (the cut) against float64 (the operator)."""

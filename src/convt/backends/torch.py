@@ -598,7 +598,7 @@ def _left_cut_after(stride: tuple[int, ...], left_crop: int) -> int:
     values at the left border of the last axis for some shapes when it crops
     there itself: with two threads, in 1-D (2 samples of 431 channels and 131
     steps, kernel 5, stride 2, crop 1; 33 of 1500 random batches of such
-    shapes, none once it cropped nothing on that side) and, more rarely, 2-D.
+    shapes, none of the same inputs computed uncropped) and, more rarely, 2-D.
     Its stride-1 kernels were not affected (docs/architecture.md).
     """
     return left_crop if left_crop > 0 and max(stride) > 1 else 0
@@ -634,8 +634,7 @@ class _OperatorCutAfter(torch.autograd.Function):
     def window(uncut: torch.Tensor, launch: Launch) -> torch.Tensor:
         """The view of :meth:`uncut`'s result that the padded call returns."""
         cut, extra = launch.padding[-1], launch.output_padding[-1]
-        tail = max(0, extra - cut)
-        return uncut.narrow(-1, cut, uncut.shape[-1] - 2 * cut + extra - tail)
+        return uncut.narrow(-1, cut, uncut.shape[-1] - cut - max(0, cut - extra))
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:

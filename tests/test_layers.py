@@ -146,6 +146,21 @@ def test_from_config_refuses_unknown_keys():
         convt.Conv1DTranspose.from_config(config)
 
 
+def test_integer_filters_of_numpy_are_ints():
+    for filters in (np.int64(3), np.array(3), np.array(3, np.uint8)):
+        layer = convt.Conv2DTranspose(filters, 2)
+        assert layer.filters == 3 and type(layer.filters) is int
+        assert layer.get_config()["filters"] == 3
+
+
+def test_ragged_inputs_are_named():
+    layer = convt.Conv1DTranspose(2, 3)
+    with pytest.raises(ValueError, match=r"Expected `inputs` to be a rectangular array \(nested "
+                                         r"sequences of equal lengths\). Received: inputs=\[\[\["):
+        layer([[[1.0], [2.0]], [[1.0]]])
+    assert not layer.built
+
+
 def test_weights_round_trip_and_checks():
     layer = convt.Conv2DTranspose(3, 2, name="w")
     layer.build((None, 4, 4, 2))
@@ -323,6 +338,8 @@ def test_python_float_is_float32_and_every_keras_policy_dict_is_read():
         (dict(filters=0), ValueError, r"Expected a strictly positive value. Received filters=0"),
         (dict(filters=-1), ValueError, r"Received filters=-1"),
         (dict(filters=2.5), ValueError, r"Received filters=2.5"),
+        (dict(filters=np.array(True)), ValueError, r"Received filters=array\(True\)"),
+        (dict(filters=np.array([2])), ValueError, r"Received filters=array\(\[2\]\)"),
         (dict(kernel_size=0), ValueError, r"Received: kernel_size=0"),
         (dict(kernel_size=(2, 0)), ValueError, r"Received: kernel_size=\(2, 0\)"),
         (dict(kernel_size=(2, 2, 2)), ValueError, r"tuple of 2 integers. Received: kernel_size"),

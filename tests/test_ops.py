@@ -177,6 +177,17 @@ def test_complex_inputs_are_refused():
         ops.conv_transpose(np.ones((1, 2, 1), complex), np.ones((2, 1, 1)))
 
 
+@pytest.mark.parametrize("ragged", ["inputs", "kernel"])
+def test_ragged_arguments_are_named(ragged):
+    arguments = {"inputs": np.ones((1, 2, 1)), "kernel": np.ones((2, 1, 1))}
+    arguments[ragged] = [[[1.0], [2.0]], [[1.0]]]
+    with pytest.raises(ValueError, match=rf"Expected `{ragged}` to be a rectangular array "
+                                         rf"\(nested sequences of equal lengths\). "
+                                         rf"Received: {ragged}=\[\[\[1.0\], \[2.0\]\], "
+                                         rf"\[\[1.0\]\]\]"):
+        ops.conv_transpose(**arguments)
+
+
 @pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="longdouble is float64 here")
 def test_extended_precision_is_refused_by_name():
     # The compiled loops know float32 and float64 only; Keras has no wider float.

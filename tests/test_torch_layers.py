@@ -430,6 +430,19 @@ def test_layers_pickle_with_every_kind_of_argument(tmp_path):
     loaded.apply_constraints()
 
 
+def test_bfloat16_before_the_first_call():
+    # torch's lazy parameters refuse .bfloat16() (LazyLinear too); convt's follow it
+    model = torch.nn.Sequential(ct.Conv2DTranspose(2, 3, strides=2)).bfloat16()
+    layer = model[0]
+    assert layer.dtype == "bfloat16" and not layer.built
+    x = torch.randn(2, 4, 4, 3)
+    got = model(x.bfloat16())
+    assert got.dtype == layer.kernel.dtype == layer.bias.dtype == torch.bfloat16
+    kernel, bias = (torch.from_numpy(w) for w in layer.get_weights())
+    expected = convt.ops.conv_transpose(x.bfloat16().float(), kernel, strides=2) + bias
+    torch.testing.assert_close(got.float(), expected, rtol=2e-2, atol=2e-2)
+
+
 def test_dtype_policy_follows_the_parameters():
     layer = ct.Conv2DTranspose(2, 3, input_shape=(None, None, 1)).double()
     assert layer.dtype == "float64" and layer.get_config()["dtype"]["config"]["name"] == "float64"

@@ -14,6 +14,9 @@ def test_variable_assign_checks_shape_and_keeps_dtype():
     with pytest.raises(ValueError, match=r"Variable 'up/kernel' has shape \(2, 3\).*Received: "
                                          r"value.shape=\(3, 2\)"):
         v.assign(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"Expected `value` to be a rectangular array .*"
+                                         r"Received: value=\[\[1, 2, 3\], \[4, 5\]\]"):
+        v.assign([[1, 2, 3], [4, 5]])
     assert np.asarray(v).shape == (2, 3) and np.asarray(v, dtype="float64").dtype == np.float64
     assert "up/kernel" in repr(v)
 

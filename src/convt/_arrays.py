@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import numpy as np
+
+
+def host_array(values: Any, name: str, *, copy: bool = False) -> np.ndarray:
+    """``values`` read by NumPy (a new array with ``copy``), or ValueError naming ``name``
+    when nested sequences are ragged (NumPy's own message names neither).
+
+    Example:
+        >>> host_array([[1.0, 2.0], [3.0]], "inputs")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `inputs` to be a rectangular array (nested sequences of equal \
+lengths). Received: inputs=[[1.0, 2.0], [3.0]]
+    """
+    try:
+        return np.array(values, copy=True) if copy else np.asarray(values)
+    except ValueError as error:
+        raise ValueError(
+            f"Expected `{name}` to be a rectangular array (nested sequences of equal lengths). "
+            f"Received: {name}={reprlib.repr(values)}"
+        ) from error
 
 
 def real_array(values: Any, name: str, *, copy: bool = False) -> np.ndarray:
@@ -19,7 +40,7 @@ def real_array(values: Any, name: str, *, copy: bool = False) -> np.ndarray:
         TypeError: Expected `kernel` to be an array of real numbers (float, int or bool). \
 Received: kernel.dtype=<U1
     """
-    array = np.array(values, copy=True) if copy else np.asarray(values)
+    array = host_array(values, name, copy=copy)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"Expected `{name}` to be an array of real numbers (float, int or bool). "

@@ -48,7 +48,7 @@ def is_integer(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _integer(value: object) -> int | None:
+def integer_value(value: object) -> int | None:
     """``value`` as an int when it is one: a Python or NumPy integer, or a 0-d integer
     array or tensor (not a bool); None otherwise."""
     if is_integer(value):
@@ -73,13 +73,13 @@ def normalize_tuple(
         isinstance(value, (tuple, list)) and any(isinstance(v, (str, bytes)) for v in value)
     ):
         raise ArgumentTypeError(f"{expected}. Received: {name}={value!r}")
-    single = _integer(value)
+    single = integer_value(value)
     if single is not None:
         values = (single,) * rank
     elif not hasattr(value, "__iter__") or getattr(value, "ndim", None) == 0:
         raise ValueError(f"{expected}. Received: {name}={value!r}")
     else:
-        items = [_integer(v) for v in value]
+        items = [integer_value(v) for v in value]
         if len(items) != rank or None in items:
             raise ValueError(f"{expected}. Received: {name}={value!r}")
         values = tuple(items)

@@ -8,8 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from convt._arrays import host_array
 from convt._shapes import conv_transpose_output_shape, remembered_plan
 from convt.backends import numpy as numpy_backend
 from convt.prepared import PreparedKernel
@@ -88,7 +87,8 @@ def conv_transpose(
         plan = backend.plan
     else:
         backend, plan = numpy_backend, remembered_plan
-        inputs, kernel = np.asarray(inputs), kernel if prepared else np.asarray(kernel)
+        inputs = host_array(inputs, "inputs")
+        kernel = kernel if prepared else host_array(kernel, "kernel")
     args, output_shape = plan(
         tuple(inputs.shape),
         tuple(kernel.shape),

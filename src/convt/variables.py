@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from convt._arrays import host_array
+
 
 class Variable:
     """A named, shape-checked holder of one weight array.
@@ -67,7 +69,7 @@ class Variable:
         Raises:
             ValueError: if ``value`` has another shape.
         """
-        new = np.asarray(value)
+        new = host_array(value, "value")
         if new.shape != self.shape:
             raise ValueError(
                 f"Variable '{self.path}' has shape {self.shape}; the assigned value "

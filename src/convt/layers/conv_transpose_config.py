@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from convt import activations, constraints, initializers, regularizers
-from convt._shapes import ConvTransposeArgs, check_size, is_integer
+from convt._shapes import ConvTransposeArgs, check_size, integer_value
 from convt.errors import InputRankError
 from convt.layers.input_spec import InputSpec
 
@@ -55,7 +55,8 @@ class ConvTransposeConfig:
         Raises:
             ValueError: for any invalid argument.
         """
-        if filters is not None and (not is_integer(filters) or filters <= 0):
+        count = None if filters is None else integer_value(filters)
+        if filters is not None and (count is None or count <= 0):
             raise ValueError(
                 "Invalid value for argument `filters`. Expected a strictly "
                 f"positive value. Received filters={filters!r}."
@@ -74,7 +75,7 @@ class ConvTransposeConfig:
             dilation_rate=dilation_rate,
         )
         self._args.check_layer_limits()
-        self.filters = None if filters is None else int(filters)
+        self.filters = count
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(

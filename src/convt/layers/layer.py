@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from convt import regularizers
+from convt._arrays import host_array
 from convt._shapes import is_integer
 from convt.dtype_policies import DTypePolicy
 from convt.layers.node_api import NodeAPI, refuse_mask
@@ -155,7 +156,7 @@ def _weight_value(weight: Any) -> Any:
     """An array, or a tensor as a NumPy layer can read it too (detached from autograd,
     bfloat16 widened), so that every check runs before any weight changes."""
     if not hasattr(weight, "detach"):
-        return weight if hasattr(weight, "shape") else np.asarray(weight)
+        return weight if hasattr(weight, "shape") else host_array(weight, "weights")
     weight = weight.detach()
     return weight.float() if str(weight.dtype) == "torch.bfloat16" else weight
 
@@ -416,7 +417,7 @@ class Layer(NodeAPI):
         return []
 
     def _convert_input(self, inputs: Any) -> np.ndarray:
-        x = np.asarray(inputs)
+        x = host_array(inputs, "inputs")
         if x.dtype.kind not in "biuf":
             raise TypeError(
                 f"Layer '{self.name}' expects real-valued numeric inputs. "

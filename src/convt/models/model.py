@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from convt._arrays import host_array
 from convt._shapes import is_integer
 from convt.layers.layer import (
     Layer,
@@ -207,7 +208,7 @@ class Model:
                 "Expected `batch_size` to be a positive integer. "
                 f"Received: batch_size={batch_size!r}"
             )
-        arrays = [np.asarray(array) for array in self._input_arrays(x)]
+        arrays = [host_array(array, "x") for array in self._input_arrays(x)]
         samples = {array.shape[0] if array.ndim else None for array in arrays}
         if len(samples) != 1 or None in samples:
             raise ValueError(

@@ -52,6 +52,14 @@ _SIGNATURE = inspect.signature(NumpyConvTranspose.__init__)
 """The constructor's arguments: those of the NumPy layer, read rather than restated."""
 
 
+class _LazyParameter(UninitializedParameter):
+    """A parameter before the first call that also follows ``.bfloat16()``: torch's own
+    refuses that method (it allows ``.half()`` and ``.to(torch.bfloat16)``), which broke
+    ``module.bfloat16()`` on unbuilt layers."""
+
+    _allowed_methods = [*UninitializedParameter._allowed_methods, torch.Tensor.bfloat16]
+
+
 class ParameterVariable:
     """One parameter of a module seen through :class:`convt.Variable`'s interface.
 
@@ -163,7 +171,7 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
         return module
 
     def _uninitialized(self) -> UninitializedParameter:
-        return UninitializedParameter(self.trainable, dtype=getattr(torch, self.dtype))
+        return _LazyParameter(self.trainable, dtype=getattr(torch, self.dtype))
 
     @property
     def trainable(self) -> bool:

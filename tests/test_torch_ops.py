@@ -517,6 +517,20 @@ def test_argument_type_errors(inputs, kernel, error, message):
         ops.conv_transpose(inputs, kernel)
 
 
+@pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="longdouble is float64 here")
+def test_extended_precision_beside_a_tensor_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"Expected `kernel` of a dtype torch holds \(float16, "
+                                        r"float32, float64, int or bool\). "
+                                        r"Received: kernel.dtype=float128"):
+        ops.conv_transpose(torch.ones(1, 4, 2), np.ones((2, 1, 2), np.longdouble), strides=2)
+
+
+def test_ragged_kernel_beside_a_tensor_is_named():
+    with pytest.raises(ValueError, match=r"Expected `kernel` to be a rectangular array .*"
+                                         r"Received: kernel=\[\[\[1.0\]\], \[\]\]"):
+        ops.conv_transpose(torch.ones(1, 4, 1), [[[1.0]], []])
+
+
 def test_zero_d_tensors_count_as_ints():
     x, w = torch.ones(1, 3, 2), torch.ones(3, 1, 2)
     expected = ops.conv_transpose(x, w, strides=2)
@@ -562,6 +576,7 @@ def _gradients(x, w, **kwargs):
     ((2, 8, 1, 3), (5, 4), (1, 3)),
     ((2, 48, 1, 8), (5, 2), (1, 3)),
     ((2, 3, 2, 1, 2), (5, 4, 5), (1, 1, 3)),
+    ((1, 64, 64, 1, 2), (3, 3, 3), (1, 1, 2)),  # oneDNN called directly, on the copy
 ])
 def test_one_filter_gradient_of_a_channels_last_input_ending_in_length_one(
         x_shape, kernel, strides):
@@ -570,6 +585,10 @@ def test_one_filter_gradient_of_a_channels_last_input_ending_in_length_one(
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(x_shape, generator=gen)
     w = torch.randn(*kernel, 1, x_shape[-1], generator=gen)
+    if x_shape[0] == 1:  # the copy is made before the route is chosen
+        launch = _channels_first_launch(x.movedim(-1, 1).shape, kernel, strides, padding="same")
+        assert torch_backend.runs_onednn(x.movedim(-1, 1).contiguous().requires_grad_(), w,
+                                         launch)
     kwargs = dict(strides=strides, padding="same")
     got = _gradients(x, w, **kwargs)
     expected = _gradients(x.double(), w.double(), **kwargs)
@@ -727,18 +746,35 @@ def test_torch_compile_computes_the_left_border_cut_as_eager(two_threads):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-def test_torch_func_transforms_where_the_left_border_is_cut_after_the_operator():
-    """jvp (both tangents, and one) and vmap, float32 (the cut) against float64 (the operator)."""
+@pytest.mark.parametrize("shape, kernel_size, filters, grad, route", [
+    ((2, 16, 9), 5, 8, True, "operator"),  # the left border cut after torch's operator
+    ((2, 16, 32, 32), 3, 16, True, "onednn"),  # oneDNN called directly (channels_last memory)
+    ((2, 16, 12, 12, 12), 3, 16, False, "onednn"),
+    ((1, 8, 128, 128), 3, 16, False, "channels_last"),  # torch's operator on channels_last
+], ids=["1d-operator", "2d-onednn", "3d-onednn", "2d-channels-last"])
+def test_torch_func_transforms_on_every_route(shape, kernel_size, filters, grad, route):
+    """jvp (both tangents, and one) and vmap (over inputs, over kernels), float32 (convt's
+    route) against float64 (torch's operator). vmap's batched tensors refuse channels_last
+    memory, so the routes that need it stand aside there."""
+    rank = len(shape) - 2
+    launch = _channels_first_launch(shape, kernel_size, padding="same")
+    kernel_shape = (*(kernel_size,) * rank, filters, shape[1])
+    zeros = torch.zeros(shape, requires_grad=grad), torch.zeros(kernel_shape)
+    assert route != "onednn" or torch_backend.runs_onednn(*zeros, launch)
+    assert route != "channels_last" or torch_backend.runs_channels_last(*zeros, launch)
+
     def conv(x, w):
         return ops.conv_transpose(x, w, strides=2, padding="same", data_format="channels_first")
 
     def transforms(dtype):
         gen = torch.Generator().manual_seed(0)
-        x, x_t = (torch.randn(2, 16, 9, generator=gen).to(dtype) for _ in range(2))
-        w, w_t = (torch.randn(5, 8, 16, generator=gen).to(dtype) for _ in range(2))
-        return [torch.func.jvp(conv, (x, w), (x_t, w_t))[1],
-                torch.func.jvp(lambda x: conv(x, w), (x,), (x_t,))[1],
-                torch.func.vmap(conv, in_dims=(0, None))(torch.stack([x, x_t]), w)]
+        x, x_t = (torch.randn(shape, generator=gen).to(dtype) for _ in range(2))
+        w, w_t = (torch.randn(kernel_shape, generator=gen).to(dtype) for _ in range(2))
+        with torch.set_grad_enabled(grad):
+            return [torch.func.jvp(conv, (x, w), (x_t, w_t))[1],
+                    torch.func.jvp(lambda x: conv(x, w), (x,), (x_t,))[1],
+                    torch.func.vmap(conv, in_dims=(0, None))(torch.stack([x, x_t]), w),
+                    torch.func.vmap(conv, in_dims=(None, 0))(x, torch.stack([w, w_t]))]
 
     for a, b in zip(transforms(torch.float32), transforms(torch.float64)):
-        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)

@@ -127,8 +127,14 @@ def as_tensors(inputs: Any, kernel: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _host_tensor(value: Any, name: str) -> torch.Tensor:
-    """``value`` read by NumPy, as a CPU tensor; TypeError when it is not real numbers."""
+    """``value`` read by NumPy, as a CPU tensor; TypeError when it is not real numbers
+    that torch holds (it has no long double)."""
     array = np.ascontiguousarray(real_array(value, name))
+    if array.dtype.itemsize > 8:
+        raise TypeError(
+            f"Expected `{name}` of a dtype torch holds (float16, float32, float64, int or "
+            f"bool). Received: {name}.dtype={array.dtype}"
+        )
     if array.dtype.byteorder not in "=|" or any(step < 0 for step in array.strides):
         # NumPy calls a negative step along a length-1 axis contiguous; torch refuses it
         array = np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
@@ -434,7 +440,16 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
     return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST  # fixed by the launch
             and not _records_gradient(x, kernel)
             and x.device.type == "cpu" and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
-            and _large_image(x, launch.rank))
+            and _large_image(x, launch.rank) and not _vmapping())
+
+
+def _vmapping() -> bool:
+    """Whether ``torch.func.vmap`` runs this call: its batched tensors refuse channels_last
+    memory, so the routes that need it stand aside."""
+    if torch.compiler.is_compiling():  # Dynamo traces vmap itself
+        return False
+    stack = torch._C._functorch.get_interpreter_stack() or ()
+    return any(level.key() == torch._C._functorch.TransformType.Vmap for level in stack)
 
 
 def _records_gradient(x: torch.Tensor, kernel: torch.Tensor) -> bool:
@@ -491,7 +506,8 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
       Keras's window itself and :func:`runs_channels_last` hands it channels_last
       memory: the same computation, 4-7% faster there (``big_2d``'s forward).
 
-    Not while ``torch.compile`` traces: compiled graphs keep torch's operator.
+    Not while ``torch.compile`` traces (compiled graphs keep torch's operator), nor
+    under ``torch.func.vmap`` (:func:`_vmapping`).
 
     Example:
         >>> import torch
@@ -506,7 +522,8 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """
     if (not launch.onednn or x.device.type != "cpu" or x.dtype != torch.float32
             or torch.compiler.is_compiling()  # first: Dynamo warns of the lru_cache below
-            or _onednn_transposed() is None or not torch.backends.mkldnn.enabled):
+            or _onednn_transposed() is None or not torch.backends.mkldnn.enabled
+            or _vmapping()):
         return False
     batch, channels, first, second = x.shape[:4]
     points = math.prod(x.shape[2:])
@@ -537,7 +554,38 @@ def _onednn_transposed() -> Callable[..., torch.Tensor] | None:
         return None
 
 
-class _OneDnnTransposed(torch.autograd.Function):
+class _CutAfter(torch.autograd.Function):
+    """A transposed convolution computed uncut on the last axis's left side, and the view
+    of it that is Keras's window (:func:`_left_cut_after`): subclasses define the static
+    methods ``uncut(x, weight, launch)``, ``window(uncut, launch)`` and ``backward``.
+
+    The call is bilinear, so its forward derivative is two more uncut calls, cut
+    to the output's view layout as forward AD requires. torch derives the vmap
+    rule from the forward, so ``torch.func`` works as through torch's operator.
+    """
+
+    generate_vmap_rule = True
+
+    @classmethod
+    def forward(cls, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        return cls.window(cls.uncut(x, weight, launch), launch)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        x, weight, ctx.launch = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.save_for_forward(x, weight)
+
+    @classmethod
+    def jvp(cls, ctx: Any, x_tangent: torch.Tensor | None, weight_tangent: torch.Tensor | None,
+            _: None) -> torch.Tensor:
+        x, weight = ctx.saved_tensors
+        parts = [cls.uncut(a, b, ctx.launch) for a, b in (
+            (x_tangent, weight), (x, weight_tangent)) if a is not None and b is not None]
+        return cls.window(functools.reduce(operator.add, parts), ctx.launch)
+
+
+class _OneDnnTransposed(_CutAfter):
     """Keras's window of oneDNN's transposed convolution of channels_first-shaped tensors, run
     in channels_last memory; the output keeps channels_last strides.
 
@@ -546,29 +594,31 @@ class _OneDnnTransposed(torch.autograd.Function):
     where a negative ``output_padding`` is a longer right crop (Keras's
     ``"same"`` cuts one more element on the right when the kernel outgrows the
     stride by an odd amount). The window is then computed once, with no slice
-    whose gradient fills a zero tensor of the full scatter.
+    whose gradient fills a zero tensor of the full scatter, except the last
+    axis's left crop, which is cut afterwards (:func:`_left_cut_after`).
 
     The gradients are the adjoint convolutions, asked of torch as a forward
     convolution (the input's) and a convolution's weight gradient, both of
     which it runs with oneDNN. They crop both sides alike, so the output's
     gradient is first padded (or cut) on one side to the symmetric part of the
     crops. Both are differentiable, so second derivatives work as through
-    torch's operator. The last axis's left crop is the exception to computing
-    the window once: it is cut afterwards (:func:`_left_cut_after`).
+    torch's operator.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.launch = launch
+    def uncut(x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        """oneDNN's call without the last axis's left crop when it is cut afterwards."""
         crops = list(launch.crops)
-        cut = _left_cut_after(launch.stride, crops[-1][0])
-        crops[-1] = (crops[-1][0] - cut, crops[-1][1])
-        out = _onednn_transposed()(
+        crops[-1] = (crops[-1][0] - _left_cut_after(launch.stride, crops[-1][0]), crops[-1][1])
+        return _onednn_transposed()(
             x.contiguous(memory_format=_CHANNELS_LAST[launch.rank]), weight, None,
             [left for left, _ in crops], [left - right for left, right in crops],
             launch.stride, launch.dilation, 1, "none", [], "")
-        return out.narrow(-1, cut, out.shape[-1] - cut) if cut else out
+
+    @staticmethod
+    def window(uncut: torch.Tensor, launch: Launch) -> torch.Tensor:
+        cut = _left_cut_after(launch.stride, launch.crops[-1][0])
+        return uncut.narrow(-1, cut, uncut.shape[-1] - cut)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -604,23 +654,16 @@ def _left_cut_after(stride: tuple[int, ...], left_crop: int) -> int:
     return left_crop if left_crop > 0 and max(stride) > 1 else 0
 
 
-class _OperatorCutAfter(torch.autograd.Function):
+class _OperatorCutAfter(_CutAfter):
     """torch's operator on a channels_first ``x`` (CPU, float32), its last axis's padding
     taken by a slice afterwards (:func:`_left_cut_after`).
 
     The result is torch's padded one (a view of the larger output); its
     gradients are those torch computes for the padded call, which were right.
-    The call is bilinear, so its forward derivative is two more calls; torch
-    derives its vmap rule from the forward (``torch.func`` works as through
-    torch's operator). Under ``torch.compile`` the forward is traced as plain
-    operations, whose slice autograd then differentiates.
+    Under ``torch.compile`` the forward is traced as plain operations (Dynamo
+    breaks the graph at a Function with a ``jvp``), whose slice autograd then
+    differentiates.
     """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
-        return _OperatorCutAfter.window(_OperatorCutAfter.uncut(x, weight, launch), launch)
 
     @staticmethod
     def uncut(x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
@@ -637,12 +680,6 @@ class _OperatorCutAfter(torch.autograd.Function):
         return uncut.narrow(-1, cut, uncut.shape[-1] - cut - max(0, cut - extra))
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        x, weight, ctx.launch = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.save_for_forward(x, weight)
-
-    @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         launch = ctx.launch
@@ -650,15 +687,6 @@ class _OperatorCutAfter(torch.autograd.Function):
             grad, x, weight, None, launch.stride, launch.padding, launch.dilation, True,
             launch.output_padding, 1, [*ctx.needs_input_grad[:2], False])
         return grad_x, grad_weight, None
-
-    @staticmethod
-    def jvp(ctx: Any, x_tangent: torch.Tensor | None, weight_tangent: torch.Tensor | None,
-            _: None) -> torch.Tensor:
-        x, weight = ctx.saved_tensors
-        parts = [_OperatorCutAfter.uncut(a, b, ctx.launch) for a, b in (
-            (x_tangent, weight), (x, weight_tangent)) if a is not None and b is not None]
-        # a view of the same layout as the output's, as forward AD requires of a view
-        return _OperatorCutAfter.window(functools.reduce(operator.add, parts), ctx.launch)
 
 
 # In inference on the CPU, a strided transposed convolution with few filters (an RGB

@@ -287,12 +287,21 @@ class Layer(NodeAPI):
 
     @property
     def trainable(self) -> bool:
-        """Whether the layer's weights are trained (its trainable variables listed as such)."""
+        """Whether the layer's weights are trained (its trainable variables listed as such).
+
+        Setting it checks the value, then calls ``_apply_trainable``: models pass
+        the flag to their layers, torch layers to their parameters' ``requires_grad``.
+        """
         return self._trainable
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
         self._trainable = checked_trainable(value)
+        self._apply_trainable(self._trainable)
+
+    def _apply_trainable(self, value: bool) -> None:
+        """What else setting :attr:`trainable` changes: nothing for a NumPy layer, whose
+        weight lists read the flag."""
 
     @property
     def trainable_weights(self) -> list[Variable]:

@@ -14,7 +14,6 @@ from convt.layers.layer import (
     Layer,
     _check_name,
     assign_weights,
-    checked_trainable,
     unique_name,
 )
 from convt.layers.node_api import refuse_mask
@@ -101,14 +100,10 @@ class Model:
             f"No such layer: {name}. Existing layers are: {[layer.name for layer in self._layers]}."
         )
 
-    @property
-    def trainable(self) -> bool:
-        return self._trainable
+    trainable = Layer.trainable
 
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        """Sets the flag on the model and every layer, as Keras 3 does."""
-        self._trainable = checked_trainable(value)
+    def _apply_trainable(self, value: bool) -> None:
+        """Sets the flag on every layer too, as Keras 3 does."""
         for layer in self._layers:
             layer.trainable = value
 

@@ -42,7 +42,7 @@ from convt.backends import torch as torch_backend
 from convt.dtype_policies import DTypePolicy
 from convt.layers.conv_transpose import ConvTranspose as NumpyConvTranspose
 from convt.layers.conv_transpose_config import ConvTransposeConfig
-from convt.layers.layer import Layer, checked_trainable
+from convt.layers.layer import Layer
 from convt.layers.node_api import refuse_mask
 from convt.torch.blocks import torch_activation, torch_constraint, torch_regularizer
 
@@ -173,14 +173,10 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
     def _uninitialized(self) -> UninitializedParameter:
         return _LazyParameter(self.trainable, dtype=getattr(torch, self.dtype))
 
-    @property
-    def trainable(self) -> bool:
-        """Whether the parameters are trained (their ``requires_grad``)."""
-        return self._trainable
+    trainable = Layer.trainable
 
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        self._trainable = checked_trainable(value)
+    def _apply_trainable(self, value: bool) -> None:
+        """The parameters are trained when they require gradients."""
         for parameter in self.parameters(recurse=False):
             parameter.requires_grad_(value)
 

@@ -159,6 +159,12 @@ def test_ragged_inputs_are_named():
                                          r"sequences of equal lengths\). Received: inputs=\[\[\["):
         layer([[[1.0], [2.0]], [[1.0]]])
     assert not layer.built
+    layer.build((None, 4, 1))
+    kernel, bias = layer.get_weights()
+    with pytest.raises(ValueError, match=r"Expected `weights` to be a rectangular array .*"
+                                         r"Received: weights=\[\[1, 2\], \[3\]\]"):
+        layer.set_weights([kernel, [[1, 2], [3]]])
+    np.testing.assert_array_equal(layer.get_weights()[0], kernel)
 
 
 def test_weights_round_trip_and_checks():

@@ -76,6 +76,9 @@ def test_predict_batches_and_joins():
     assert model.predict(data[:0]).shape == (0, 6, 2)
     with pytest.raises(ValueError, match="Received: batch_size=0"):
         model.predict(data, batch_size=0)
+    with pytest.raises(ValueError, match=r"Expected `x` to be a rectangular array .*"
+                                         r"Received: x=\[\[\[1.0\]\], \[\]\]"):
+        model.predict({model.inputs[0].name: [[[1.0]], []]})
 
 
 def test_sequential_builds_from_first_layer_input_shape_or_input_or_first_call():

@@ -777,4 +777,4 @@ def test_torch_func_transforms_on_every_route(shape, kernel_size, filters, grad,
                     torch.func.vmap(conv, in_dims=(None, 0))(x, torch.stack([w, w_t]))]
 
     for a, b in zip(transforms(torch.float32), transforms(torch.float64)):
-        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)

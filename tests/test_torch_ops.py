@@ -219,6 +219,13 @@ def test_which_inputs_torch_runs_with_onednn_run_it_directly(shape, kernel_size,
     ((2, 32, 32, 32), 3, {}, 15, None, False),  # too few filters
     ((2, 32, 32, 32), 3, {"strides": 1}, 16, None, False),
     ((2, 32, 32, 32), 3, {"strides": (1, 2)}, 16, None, True),
+    # fewer pixels where the operator would cut the last axis's left crop afterwards ...
+    ((16, 128, 7, 7), 5, {"padding": "same"}, 64, None, True),  # dcgan_s2: 4 per channel
+    ((4, 128, 7, 7), 5, {"padding": "same"}, 64, "input", False),  # ... fewer per channel
+    ((4, 64, 7, 7), 5, {"padding": "same"}, 32, None, True),  # ... or 64 channels
+    ((4, 64, 7, 7), 5, {"padding": "same"}, 31, None, False),  # ... with half as many filters
+    ((4, 64, 7, 7), 5, {}, 32, None, False),  # no crop to cut
+    ((4, 64, 7, 7), 3, {"padding": "same"}, 32, None, False),  # a right crop only
 ])
 def test_which_2d_inputs_run_onednn(shape, kernel_size, kwargs, filters, grad, expected):
     _assert_runs_onednn(shape, kernel_size, kwargs, torch.float32, grad, filters, expected)
@@ -778,3 +785,34 @@ def test_torch_func_transforms_on_every_route(shape, kernel_size, filters, grad,
 
     for a, b in zip(transforms(torch.float32), transforms(torch.float64)):
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape, route", [
+    ((2, 16, 9), "operator"),  # the left border cut after torch's operator
+    ((4, 16, 7, 7), "onednn"),  # ... after oneDNN's direct call, a few pixels
+], ids=["1d-operator", "2d-onednn"])
+def test_forward_mode_ad_with_dual_tensors_on_the_cut_routes(shape, route):
+    """Forward-mode AD outside ``torch.func`` (dual tensors) and a backward pass reach the
+    routes' autograd Functions through their own ``apply``; float32 against float64."""
+    rank = len(shape) - 2
+    kernel_shape = (*(5,) * rank, 16, shape[1])
+    launch = _channels_first_launch(shape, 5, padding="same")
+    assert route != "onednn" or torch_backend.runs_onednn(
+        torch.zeros(shape), torch.zeros(kernel_shape), launch)
+    gen = torch.Generator().manual_seed(0)
+    x, x_t = (torch.randn(shape, generator=gen) for _ in range(2))
+    w, w_t = (torch.randn(kernel_shape, generator=gen) for _ in range(2))
+
+    def derivatives(dtype):
+        a, b = x.to(dtype).requires_grad_(), w.to(dtype).requires_grad_()
+        with torch.autograd.forward_ad.dual_level():
+            out = ops.conv_transpose(
+                torch.autograd.forward_ad.make_dual(a, x_t.to(dtype)),
+                torch.autograd.forward_ad.make_dual(b, w_t.to(dtype)),
+                strides=2, padding="same", data_format="channels_first")
+            primal, tangent = torch.autograd.forward_ad.unpack_dual(out)
+        cotangent = torch.linspace(-1, 1, primal.numel(), dtype=dtype).reshape(primal.shape)
+        return [primal, tangent, *torch.autograd.grad(primal, (a, b), cotangent)]
+
+    for got, expected in zip(derivatives(torch.float32), derivatives(torch.float64)):
+        torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-3)

@@ -481,6 +481,14 @@ ONEDNN_MIN_VOXELS = 12**3
 ONEDNN_MIN_VOXELS_TRAINING = 16**3
 ONEDNN_MIN_SAMPLE_VOXELS = 16**3
 ONEDNN_MIN_PIXELS = 2048
+# Below ONEDNN_MIN_PIXELS, where torch's operator would compute the last axis from its
+# first element and cut its left crop afterwards (:func:`_left_cut_after`), the direct call
+# (which keeps its right crop) ran 2-D forward passes in 0.80-0.97x the operator route's
+# time with at most 64 channels or 4 pixels (all samples) per channel (``dcgan_s2``, 784
+# pixels of 128 channels: 0.85-0.88x, training 0.95-0.98x), but 1.03-1.40x on fewer pixels
+# of 128-512 channels (docs/architecture.md, "The torch backend").
+ONEDNN_CUT_MAX_CHANNELS = 64
+ONEDNN_CUT_PIXELS_PER_CHANNEL = 4
 
 
 def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
@@ -500,11 +508,14 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
       :data:`CHANNELS_LAST_MIN_FILTERS` filters (stride 1 lost up to 1.33x, 1-4
       filters up to 1.42x): in 3-D a batch, or one sample of at least
       :data:`ONEDNN_MIN_SAMPLE_VOXELS` voxels (single 8^3 samples lost up to
-      1.14x); in 2-D at least :data:`ONEDNN_MIN_PIXELS` pixels over all samples
-      and half as many filters as channels (fewer pixels lost up to 1.14x, an
-      eighth as many filters up to 1.42x). Not where torch's operator gives
-      Keras's window itself and :func:`runs_channels_last` hands it channels_last
-      memory: the same computation, 4-7% faster there (``big_2d``'s forward).
+      1.14x); in 2-D half as many filters as channels (an eighth as many lost up
+      to 1.42x) and at least :data:`ONEDNN_MIN_PIXELS` pixels over all samples
+      (fewer lost up to 1.14x), or fewer when the operator would cut the last
+      axis's left crop afterwards, with at most :data:`ONEDNN_CUT_MAX_CHANNELS`
+      channels or :data:`ONEDNN_CUT_PIXELS_PER_CHANNEL` pixels per channel. Not
+      where torch's operator gives Keras's window itself and
+      :func:`runs_channels_last` hands it channels_last memory: the same
+      computation, 4-7% faster there (``big_2d``'s forward).
 
     Not while ``torch.compile`` traces (compiled graphs keep torch's operator), nor
     under ``torch.func.vmap`` (:func:`_vmapping`).
@@ -536,7 +547,10 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
             return False
         if launch.rank == 3:
             return batch > 1 or points >= ONEDNN_MIN_SAMPLE_VOXELS
-        return 2 * filters >= channels and batch * points >= ONEDNN_MIN_PIXELS
+        return 2 * filters >= channels and (batch * points >= ONEDNN_MIN_PIXELS or (
+            _left_cut_after(launch.stride, launch.padding[-1]) > 0
+            and (channels <= ONEDNN_CUT_MAX_CHANNELS
+                 or batch * points >= ONEDNN_CUT_PIXELS_PER_CHANNEL * channels)))
     if launch.rank == 2:  # 2-D images this small lost on 8 x 8 and were mixed on 16 x 16
         return False
     return points >= (ONEDNN_MIN_VOXELS_TRAINING if _records_gradient(x, kernel)
@@ -565,6 +579,17 @@ class _CutAfter(torch.autograd.Function):
     """
 
     generate_vmap_rule = True
+
+    @classmethod
+    def apply(cls, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:
+        """``Function.apply`` without its per-call ``inspect.signature`` binding of the
+        arguments to :meth:`forward` (which has no defaults to fill), outside ``torch.func``
+        transforms; they take torch's own path. The binding cost 15-55 us a call, a
+        quarter of a small layer's time (docs/architecture.md, "The torch backend")."""
+        if torch._C._are_functorch_transforms_active():
+            return super().apply(x, weight, launch)
+        arguments = torch._functorch.utils.unwrap_dead_wrappers((x, weight, launch))
+        return super(torch.autograd.Function, cls).apply(*arguments)
 
     @classmethod
     def forward(cls, x: torch.Tensor, weight: torch.Tensor, launch: Launch) -> torch.Tensor:

@@ -483,10 +483,11 @@ ONEDNN_MIN_SAMPLE_VOXELS = 16**3
 ONEDNN_MIN_PIXELS = 2048
 # Below ONEDNN_MIN_PIXELS, where torch's operator would compute the last axis from its
 # first element and cut its left crop afterwards (:func:`_left_cut_after`), the direct call
-# (which keeps its right crop) ran 2-D forward passes in 0.80-0.97x the operator route's
-# time with at most 64 channels or 4 pixels (all samples) per channel (``dcgan_s2``, 784
-# pixels of 128 channels: 0.85-0.88x, training 0.95-0.98x), but 1.03-1.40x on fewer pixels
-# of 128-512 channels (docs/architecture.md, "The torch backend").
+# (which keeps its right crop) ran 2-D forward passes mostly in 0.80-0.97x the operator
+# route's time with at most 64 channels or 4 pixels (all samples) per channel (``dcgan_s2``,
+# 784 pixels of 128 channels: 0.85-0.88x, training 0.95-0.98x; two shapes of 128 channels
+# and kernel 4 read 1.01-1.06x and 0.97-1.24x), but 1.03-1.40x on fewer pixels of 128-512
+# channels (docs/architecture.md, "The torch backend").
 ONEDNN_CUT_MAX_CHANNELS = 64
 ONEDNN_CUT_PIXELS_PER_CHANNEL = 4
 

@@ -731,10 +731,17 @@ def test_torch_compile_traces_a_call_in_one_graph(rank):
     assert explanation.graph_break_count == 0, explanation.break_reasons
 
 
-@pytest.mark.filterwarnings("ignore:<class 'torch.autograd.function.Function'> should not be "
-                            "instantiated:DeprecationWarning")
-@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def _ignoring_dynamo_warnings(test):
+    """``test`` with the warnings torch raises while Dynamo traces (its own deprecations)."""
+    for message in ("ignore:<class 'torch.autograd.function.Function'> should not be "
+                    "instantiated:DeprecationWarning",
+                    "ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning",
+                    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"):
+        test = pytest.mark.filterwarnings(message)(test)
+    return test
+
+
+@_ignoring_dynamo_warnings
 def test_torch_compile_computes_the_left_border_cut_as_eager(two_threads):
     """Compiled, the cut is traced as plain operations; values and gradients as float64."""
     kwargs = dict(strides=2, padding="same", data_format="channels_first")
@@ -750,6 +757,46 @@ def test_torch_compile_computes_the_left_border_cut_as_eager(two_threads):
     expected_gradients = _gradients(x.double(), w.double(), **kwargs)
     for g, e in zip(gradients, expected_gradients):
         torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-3)
+
+
+@_ignoring_dynamo_warnings
+@pytest.mark.parametrize("rank, dynamic", [
+    (1, None), (2, None), (3, False),
+    pytest.param(3, None, marks=pytest.mark.xfail(
+        raises=torch._dynamo.exc.BackendCompilerFailed, strict=True,
+        reason="torch 2.13's Inductor on 3-D convolutions with symbolic sizes (pytorch#188323)")),
+])
+def test_torch_compile_follows_a_changing_input_size(rank, dynamic):
+    """A compiled call given new input sizes recompiles and keeps eager's values: in 1-D and
+    2-D with symbolic sizes (torch's automatic dynamic shapes, the default), in 3-D as one
+    static graph per size (``dynamic=False``, the README's advice). With symbolic sizes, torch
+    2.13's Inductor fails on this 3-D graph (stride 1, ``"same"``, kernel 4, its window the
+    graph's output), as on torch's own ``conv_transpose3d`` or ``conv3d`` followed by a
+    ``conv3d``: the strict xfail notices when a torch release fixes it."""
+    kwargs = dict(strides=1, padding="same", data_format="channels_last")
+
+    def layer(x, w):
+        return ops.conv_transpose(x, w, **kwargs)
+
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, dynamic=dynamic)
+    w = torch.randn(*(4,) * rank, 2, 3)
+    for size in (5, 6, 8):
+        x = torch.randn(2, *(size,) * rank, 3)
+        torch.testing.assert_close(compiled(x, w), layer(x, w))
+
+
+@_ignoring_dynamo_warnings
+def test_torch_compile_of_vmap_over_inputs_and_kernels():
+    """``torch.compile`` of ``torch.func.vmap`` (one kernel per input) gives each pair's
+    eager result; the left border's cut is on this path (``"same"``, kernel 5, stride 2)."""
+    def conv(x, w):
+        return ops.conv_transpose(x, w, strides=2, padding="same")
+
+    x, w = torch.randn(3, 2, 5, 5, 4), torch.randn(3, 5, 5, 3, 4)
+    torch._dynamo.reset()
+    got = torch.compile(torch.func.vmap(conv))(x, w)
+    torch.testing.assert_close(got, torch.stack([conv(a, b) for a, b in zip(x, w)]))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

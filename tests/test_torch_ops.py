@@ -761,29 +761,33 @@ def test_torch_compile_computes_the_left_border_cut_as_eager(two_threads):
 
 @_ignoring_dynamo_warnings
 @pytest.mark.parametrize("rank, dynamic", [
-    (1, None), (2, None), (3, False),
+    (1, None), (2, None), (2, True), (3, False),
     pytest.param(3, None, marks=pytest.mark.xfail(
         raises=torch._dynamo.exc.BackendCompilerFailed, strict=True,
         reason="torch 2.13's Inductor on 3-D convolutions with symbolic sizes (pytorch#188323)")),
 ])
 def test_torch_compile_follows_a_changing_input_size(rank, dynamic):
-    """A compiled call given new input sizes recompiles and keeps eager's values: in 1-D and
-    2-D with symbolic sizes (torch's automatic dynamic shapes, the default), in 3-D as one
-    static graph per size (``dynamic=False``, the README's advice). With symbolic sizes, torch
-    2.13's Inductor fails on this 3-D graph (stride 1, ``"same"``, kernel 4, its window the
-    graph's output), as on torch's own ``conv_transpose3d`` or ``conv3d`` followed by a
-    ``conv3d``: the strict xfail notices when a torch release fixes it."""
+    """A compiled training step given new input sizes recompiles and keeps eager's values and
+    gradients: in 1-D and 2-D with symbolic sizes (torch's automatic dynamic shapes, the
+    default, or ``dynamic=True``), in 3-D as one static graph per size (``dynamic=False``,
+    the README's advice). channels_last inputs (2-D: pytorch#185510) are copied contiguous
+    when compiled for training. With symbolic sizes, torch 2.13's Inductor fails on this
+    3-D graph (stride 1, ``"same"``, kernel 4, its window the graph's output), as on torch's
+    own ``conv_transpose3d`` or ``conv3d`` followed by a ``conv3d``: the strict xfail
+    notices when a torch release fixes it."""
     kwargs = dict(strides=1, padding="same", data_format="channels_last")
 
-    def layer(x, w):
-        return ops.conv_transpose(x, w, **kwargs)
+    def step(x, w):
+        out = ops.conv_transpose(x, w, **kwargs)
+        return out, *torch.autograd.grad(out, (x, w), torch.ones_like(out))
 
     torch._dynamo.reset()
-    compiled = torch.compile(layer, dynamic=dynamic)
-    w = torch.randn(*(4,) * rank, 2, 3)
+    compiled = torch.compile(step, dynamic=dynamic)
+    w = torch.randn(*(4,) * rank, 2, 3, requires_grad=True)
     for size in (5, 6, 8):
-        x = torch.randn(2, *(size,) * rank, 3)
-        torch.testing.assert_close(compiled(x, w), layer(x, w))
+        x = torch.randn(2, *(size,) * rank, 3, requires_grad=True)
+        for got, expected in zip(compiled(x, w), step(x, w)):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
 @_ignoring_dynamo_warnings

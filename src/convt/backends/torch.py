@@ -817,11 +817,14 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     layout; Keras's window of it. Few filters in inference: :func:`_phases`."""
     if channels_last:
         x = x.movedim(-1, 1)
-    if (kernel.shape[launch.rank] == 1 and not x.is_contiguous()
-            and _records_gradient(x, kernel)):
-        # With one filter, torch 2.13's backward of a channels_last-strided input computes
-        # the input's gradient from uninitialized memory when the last spatial axis is 1
-        # (and its stride above 1), and corrupts the heap in 3-D: a contiguous copy is safe.
+    if (not x.is_contiguous() and _records_gradient(x, kernel)
+            and (kernel.shape[launch.rank] == 1 or torch.compiler.is_compiling())):
+        # torch 2.13's backward of a channels_last-strided input: with one filter, it computes
+        # the input's gradient from uninitialized memory when the last spatial axis is 1 (and
+        # its stride above 1), and corrupts the heap in 3-D; compiled with symbolic sizes,
+        # Inductor cannot order its strides (pytorch#185510: every 2-D channels_last training
+        # step failed once an input size changed, as torch's own convolutions do; Dynamo
+        # does not tell traced code which sizes are symbolic). A contiguous copy is safe.
         x = x.contiguous()
     if runs_phases(x, kernel, launch):
         return _phases(x, kernel, launch.phases, channels_last)
@@ -831,7 +834,9 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         return out.movedim(1, -1) if channels_last else out
     if not channels_last and runs_channels_last(x, kernel, launch):
         x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
-    if weight.shape[0] == 1:  # torch's backward refuses this permuted layout for one channel
+    if weight.shape[0] == 1 or (torch.compiler.is_compiling() and _records_gradient(x, kernel)):
+        # torch's backward refuses this permuted layout for one channel; compiled with
+        # symbolic channels (dynamic=True), Inductor cannot order its strides (as above)
         weight = weight.contiguous()
     if (x.device.type == "cpu" and x.dtype == torch.float32
             and _left_cut_after(launch.stride, launch.padding[-1])):

@@ -793,7 +793,7 @@ def test_torch_compile_follows_a_changing_input_size(rank, dynamic):
 @_ignoring_dynamo_warnings
 def test_torch_compile_of_vmap_over_inputs_and_kernels():
     """``torch.compile`` of ``torch.func.vmap`` (one kernel per input) gives each pair's
-    eager result; the left border's cut is on this path (``"same"``, kernel 5, stride 2)."""
+    eager result, with a left crop on the last axis (``"same"``, kernel 5, stride 2)."""
     def conv(x, w):
         return ops.conv_transpose(x, w, strides=2, padding="same")
 

@@ -29,10 +29,12 @@ COMPILERS = {
 
 
 def _fusing(name):
-    """Geometries that the compiled loop takes: 2-D and 3-D, no tiles."""
+    """Geometries that the compiled loop takes with any number of filters: 2-D and 3-D, and
+    1-D kernels of a few taps; no tiles."""
     _, kernel, strides, _, _, dilation = GEOMETRIES[name]
     tiles = kernel == strides and set(dilation) == {1}
-    return len(kernel) >= 2 and not tiles
+    compiled = len(kernel) >= 2 or kernel[0] <= numpy_backend.COMPILED_1D_MAX_KERNEL
+    return compiled and not tiles
 
 
 FUSING = sorted(filter(_fusing, GEOMETRIES))
@@ -95,13 +97,16 @@ def test_compiled_chunks_on_worker_threads(
 @pytest.mark.parametrize(("kernel", "strides", "filters", "compiled_pass"), [
     ((3, 3), (2, 2), 64, "sums"),
     ((3, 3, 3), (2, 2, 2), 32, "sums"),
-    ((3,), (2,), 64, None),  # 1-D keeps its canvas
+    ((3,), (2,), 64, "sums"),  # a 1-D kernel of a few taps
+    ((8,), (4,), 16, None),  # 1-D keeps the canvas of a longer kernel
+    ((8,), (4,), 8, "sums"),  # but not its 64 per-tap planes
+    ((16,), (8,), 1, "planes"),
     ((3, 3), (1, 1), 64, "sums"),
     ((2, 2), (2, 2), 64, None),  # tiles
     ((3, 3), (2, 2), 3, "planes"),  # few filters
     ((5, 5, 5), (2, 2, 2), 1, "planes"),
     ((2, 2), (3, 3), 8, "sums"),  # 32 columns
-    ((4,), (2,), 1, None),
+    ((4,), (2,), 1, "planes"),
 ])
 def test_compiled_pass_rule(kernel, strides, filters, compiled_pass):
     plans = axis_plan_tuple(kernel, strides)

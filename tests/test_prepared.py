@@ -220,6 +220,24 @@ def test_a_plain_kernel_seen_again_runs_as_the_prepared_one(transform_calls):
     assert len(prepared_module._recognized) == 2
 
 
+@pytest.mark.parametrize(("x_shape", "kernel_size", "strides", "filters", "recognized"), [
+    ((16, 7, 7, 256), 5, 1, 128, True),  # dcgan_s1: a 3.2 MiB kernel still pays its comparison
+    ((1, 4, 4, 256), 4, 2, 256, False),  # a 4 MiB kernel on 16 pixels does not
+    ((1, 16, 512), 8, 4, 256, False),  # a vocoder's 16-step chunk, 4 MiB kernel
+    ((1, 8, 8, 128), 3, 1, 128, True),  # a kernel compared from the cache
+])
+def test_a_plain_kernel_is_kept_only_where_its_comparison_pays(
+        x_shape, kernel_size, strides, filters, recognized):
+    rank = len(x_shape) - 2
+    w = np.zeros((*(kernel_size,) * rank, filters, x_shape[-1]), np.float32)
+    args, _ = plan_conv_transpose(x_shape, w.shape, strides=strides, padding="same")
+    plans = args.axis_plans(x_shape[1:-1])
+    assert numpy_backend.choose_algorithm(plans, x_shape[-1], filters, x_shape[0],
+                                          prepared=True) == "winograd" or not _fused.available()
+    assert numpy_backend._recognizable(w, plans, x_shape[0]) == (
+        recognized and _fused.available())
+
+
 def test_recognize_compares_bits_not_values():
     forget_recognized()
     w = np.zeros((3, 2, 2), np.float32)

@@ -177,6 +177,26 @@ channels): 3.9x, its per-phase GEMMs being GEMVs that stream the shared tiles fr
 memory once per phase, so one-filter layers are never sent to Winograd. Of the 16 below
 the threshold, 13 ran in 1.05-2.9 of the time, three (estimates 0.77-0.80) in 0.72-0.97."""
 
+COMPARE_COST = 40
+"""A plain kernel recognized by its bits (:func:`convt.prepared.recognize`) costs this many GEMM
+multiply-adds per element, counted in Winograd's work, when it is larger than
+:data:`COMPARE_CACHED_BYTES`: the comparison then reads the kernel and its kept copy from
+memory, and the transformed taps are read back after them. Measured as whole calls, plain
+kernels against prepared ones (two workers): 0.35-0.7 ms more for 4 MiB kernels, about 40
+multiply-adds per element at the GEMM rate.
+
+Recognition is only worth it when the prepared kernel's Winograd beats the other algorithm by
+more than that. It did not on small inputs with large kernels, which the rule now leaves to
+the other algorithm: (1, 16, 512) -> 256, kernel 8, stride 4, 1.17 -> 0.60 ms; the same
+with 64 steps 2.02 -> 1.25; (1, 8, 8, 256) -> 128, kernel 4, stride 2, 1.26 -> 0.71;
+(1, 4, 4, 256) -> 256, 2.31 -> 0.66. ``dcgan_s1``'s 3.2 MiB kernel is still recognized
+(5.0 ms against 6.6)."""
+
+COMPARE_CACHED_BYTES = 2**20
+"""Kernels up to this size are compared from the cache, and their comparison is not counted:
+on 0.5-1 MiB kernels it cost 5-50 us, and recognition ran 0.65-0.77x the other algorithm's
+time on calls of 0.1-0.4 ms."""
+
 MAX_PHASES = 4096
 """Phases and Winograd, which walk every phase (``prod(strides)`` of them), are not chosen
 past this many: a stride longer than the kernel leaves most phases empty, and a stride of
@@ -272,10 +292,13 @@ def conv_transpose(
 
 
 def _recognizable(kernel: np.ndarray, plans: tuple[AxisPlan, ...], batch: int) -> bool:
-    """True when the rule would send a prepared ``kernel`` to Winograd and it is small
-    enough to keep (:data:`convt.prepared.RECOGNIZED_MAX_BYTES`)."""
+    """True when the rule would send a prepared ``kernel`` to Winograd, comparing its bits
+    included (:data:`COMPARE_COST`), and it is small enough to keep
+    (:data:`convt.prepared.RECOGNIZED_MAX_BYTES`)."""
+    compared = kernel.size if kernel.nbytes > COMPARE_CACHED_BYTES else 0
     return kernel.nbytes <= RECOGNIZED_MAX_BYTES and _takes_winograd(
-        plans, kernel.shape[-1], kernel.shape[-2], batch, kernel.dtype, prepared=True)
+        plans, kernel.shape[-1], kernel.shape[-2], batch, kernel.dtype, prepared=True,
+        compared=compared)
 
 
 @functools.lru_cache(maxsize=256)
@@ -331,29 +354,39 @@ def _takes_winograd(
     batch: int,
     dtype: np.dtype | type,
     prepared: bool,
+    compared: int = 0,
 ) -> bool:
     """True when the rule picks Winograd: float32 with compiled transforms, at most
     :data:`MAX_PHASES` phases to walk (the estimate walks them), and an estimated work
-    below the direct products that land in the window, by :data:`WINOGRAD_MIN_GAIN`."""
+    below the direct products that land in the window, by :data:`WINOGRAD_MIN_GAIN`.
+    The work counts ``compared`` kernel elements at :data:`COMPARE_COST` each."""
     if dtype != np.float32 or filters == 1 or not (ACCELERATE and _fused.available()):
         return False  # one filter: each phase's GEMMs would be GEMVs, see WINOGRAD_MIN_GAIN
     if math.prod(p.stride for p in plans) > MAX_PHASES:
         return False
-    return _winograd_gain(plans, channels, filters, batch, prepared) >= WINOGRAD_MIN_GAIN
+    gain = _winograd_gain(plans, channels, filters, batch, prepared, compared)
+    return gain >= WINOGRAD_MIN_GAIN
 
 
 @functools.lru_cache(maxsize=256)
 def _winograd_gain(
-    plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, prepared: bool
+    plans: tuple[AxisPlan, ...],
+    channels: int,
+    filters: int,
+    batch: int,
+    prepared: bool,
+    compared: int = 0,
 ) -> float:
-    """The direct products landing in the window over Winograd's estimated work, cached
-    (a layer in a loop asks again; the estimate walks every phase's grids)."""
+    """The direct products landing in the window over Winograd's estimated work, with
+    ``compared`` elements at :data:`COMPARE_COST`; cached (a layer in a loop asks again; the
+    estimate walks every phase's grids)."""
     landing = batch * channels * filters * math.prod(
         sum(stop - first for first, stop, _ in
             (plan.tap_reach(tap, 0, plan.input_length) for tap in range(plan.kernel_size)))
         for plan in plans
     )
     work = _winograd.cost(plans, channels, filters, batch, kernel_transform=not prepared)
+    work += COMPARE_COST * compared
     return landing / work if work else 0.0  # no work: no tap lands in the window
 
 

@@ -114,12 +114,14 @@ def _run_on_three_axes(
 
 def _with_unit_axes(array: np.ndarray, count: int, positions: tuple[int, ...]) -> np.ndarray:
     """A view of ``array`` with ``count`` axes of length one inserted before each axis in
-    ``positions``."""
-    index: list[slice | None] = []
-    for axis in range(array.ndim):
-        index += [None] * count if axis in positions else []
-        index.append(slice(None))
-    return array[tuple(index)]
+    ``positions`` (a reshape that only adds unit axes never copies)."""
+    if not count:
+        return array
+    shape: list[int] = []
+    for axis, length in enumerate(array.shape):
+        shape += [1] * count if axis in positions else []
+        shape.append(length)
+    return array.reshape(shape)
 
 
 def _overlap_add_loop(columns, out, axis0, axis1, axis2, add):

@@ -211,6 +211,11 @@ against 65-320 us).
 """
 
 
+_COMPUTED_AS_IS = (np.dtype(np.float32), np.dtype(np.float64))
+"""Dtypes computed and returned as they are when input and kernel share them (the common
+case, answered before the general promotion)."""
+
+
 def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.dtype]:
     """(dtype computed in, dtype returned) for an input/kernel pair.
 
@@ -219,6 +224,8 @@ def compute_dtype(inputs: np.ndarray, kernel: np.ndarray) -> tuple[np.dtype, np.
     torch); two of them are computed and returned in float32.
     """
     dtypes = (inputs.dtype, kernel.dtype)
+    if dtypes[0] == dtypes[1] and dtypes[0] in _COMPUTED_AS_IS:
+        return dtypes[0], dtypes[0]
     if all(dtype.kind in "biu" for dtype in dtypes):
         return np.dtype(np.float32), np.dtype(np.float32)
     real = all(dtype.kind in "biuf" for dtype in dtypes)
@@ -703,9 +710,10 @@ def _scatter(
     elif not (stored or zero_own_samples):
         out.fill(0)  # chunks that share outputs, or leave some unwritten
     for taps in _threads.even_slices(kernel_size[0], parts):
-        part_plans = (plans[0].kernel_part(taps.start, taps.stop), *plans[1:])
+        part_plans = plans if parts == 1 else (
+            plans[0].kernel_part(taps.start, taps.stop), *plans[1:])
         weights = kernel[taps].reshape(-1, channels).T
-        part_groups = _tap_groups(part_plans)
+        part_groups = groups if parts == 1 else _tap_groups(part_plans)
         for batches, rows in chunks:
             own_rows = (0, 0) if split else plans[0].own_outputs(rows.start, rows.stop)
             yield functools.partial(

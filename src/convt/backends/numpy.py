@@ -194,8 +194,8 @@ with 64 steps 2.02 -> 1.25; (1, 8, 8, 256) -> 128, kernel 4, stride 2, 1.26 -> 0
 
 COMPARE_CACHED_BYTES = 2**20
 """Kernels up to this size are compared from the cache, and their comparison is not counted:
-on 0.5-1 MiB kernels it cost 5-50 us, and recognition ran 0.65-0.77x the other algorithm's
-time on calls of 0.1-0.4 ms."""
+on 0.5-1 MiB kernels it cost 30-55 us, and recognition ran 0.65-0.94x the other algorithm's
+time on calls of 0.1-0.5 ms."""
 
 MAX_PHASES = 4096
 """Phases and Winograd, which walk every phase (``prod(strides)`` of them), are not chosen

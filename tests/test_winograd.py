@@ -219,6 +219,8 @@ def test_small_gemm_chunks_give_the_same_values(monkeypatch):
     ((4, 36, 512, 256), 32, 2, 2),  # a 75 MB transformed kernel, 32 tiles: members split
     ((4, 36, 512, 256), 512, 2, 1),  # enough tiles for a full chunk per worker
     ((4, 36, 256, 128), 32, 2, 1),  # 19 MB: the kernel stays in cache
+    ((4, 36, 256, 192), 32, 2, 2),  # 27 MB: past three quarters of the 32 MiB cache
+    ((8, 6, 512, 256), 40, 2, 2),  # 24 MB: MelGAN's 1-D upsampler, eight phases
     ((1, 36, 1024, 1024), 32, 2, 1),  # one member
     ((4, 36, 512, 256), 32, 1, 1),  # one worker
     ((4, 36, 512, 256), 32, 4, 4),

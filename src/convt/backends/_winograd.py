@@ -62,10 +62,10 @@ chunks (256 channels) the GEMMs alone ran at a fraction of their rate; that was 
 packed kernels, and :func:`chunk_tiles` makes an exception where its small-matrix kernels
 take them (15-tile chunks of 256 x 256 channels: 0.74-0.84x the time of whole calls)."""
 
-MEMBER_SPLIT_MIN_BYTES = 2**25
+MEMBER_SPLIT_MIN_BYTES = 24 * 2**20
 """A group's members are shared out among the workers, rather than its tiles, when its
-transformed kernel has at least this many bytes (this machine's L3 cache) and it has too
-few tiles to give every worker a full chunk (:func:`member_parts`).
+transformed kernel has at least this many bytes (three quarters of this machine's 32 MiB
+L3 cache) and it has too few tiles to give every worker a full chunk (:func:`member_parts`).
 
 Each chunk reads every member's transformed kernel, which is up to nine times the size
 of the kernel (four members of 6x6 inputs for the 16 taps of a 4x4 kernel of stride 2);
@@ -78,8 +78,13 @@ kernels, interleaved, two workers, kernel 4, stride 2 "same", against chunks of 
   0.71x, (2, 16, 16, 512) -> 256 0.83-0.84x, a 3-D (1, 8, 8, 8, 512) -> 256 0.78-0.82x.
 
 With a 19 MB transformed kernel, (32, 4, 4, 256) -> 128, the split took 0.99-1.15x: it
-transforms each input tile once per part, and that kernel stays in cache. So the split
-waits for kernels past the cache.
+transforms each input tile once per part, and that kernel stays in cache. Later runs put the
+bound between 20 and 24 MiB. Below it, 18-20 MiB kernels lost 1.11-1.26x with the split
+((4, 16, 16, 256) -> 128 1.22x, (8, 8, 8, 192) -> 192 1.17x). From 24 MiB on, 15 shapes that
+the bound of 32 MiB did not split ran in 0.61-0.99x with it (interleaved, 11 rounds):
+MelGAN's 1-D upsampler, (1, 200, 512) -> 256, kernel 16, stride 8, 0.78x (6.1 -> 4.8 ms), the
+same on 16-256 steps 0.73-0.89x, and 2-D kernels of 4, stride 2, with 192-224 filters
+0.61-0.97x ((16, 4, 4, 256) -> 192 4.6 -> 2.8 ms).
 """
 
 SMALL_GEMM_MACS = 10**6

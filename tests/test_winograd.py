@@ -94,6 +94,25 @@ def test_plain_python_loops_match_the_reference(monkeypatch, x_shape, kernel, st
                                rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize(("x_shape", "kernel", "strides", "filters", "bound"), [
+    ((1, 8, 8, 512), 4, 2, 256, True),  # 4 tiles of a 72 MiB transformed kernel
+    ((1, 16, 512), 16, 8, 256, True),  # MelGAN's upsampler on a 16-step chunk: 4 tiles, 24 MiB
+    ((1, 64, 512), 16, 8, 256, False),  # 13 tiles
+    ((1, 16, 512), 8, 4, 256, False),  # 12 MiB
+    ((1, 16, 256), 8, 4, 128, False),  # 3 MiB: in cache
+])
+def test_few_tiles_of_a_large_transformed_kernel_leave_winograd(
+        x_shape, kernel, strides, filters, bound):
+    rank = len(x_shape) - 2
+    args, _ = plan_conv_transpose(x_shape, (*(kernel,) * rank, filters, x_shape[-1]),
+                                  strides=strides, padding="same")
+    plans = args.axis_plans(x_shape[1:-1])
+    assert _winograd.kernel_bound(plans, x_shape[-1], filters, x_shape[0]) is bound
+    chosen = numpy_backend.choose_algorithm(plans, x_shape[-1], filters, x_shape[0],
+                                            prepared=True)
+    assert (chosen == "winograd") is (not bound and _fused.available())
+
+
 @pytest.mark.parametrize(("x_shape", "kernel", "strides"), [
     ((2, 16, 16, 32), 3, 1),
     ((1, 20, 20, 16), 4, 2),

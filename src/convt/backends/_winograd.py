@@ -127,6 +127,29 @@ Those were float64 stages; float32 ones written straight into their place took
 shapes that a lower cost would newly pick were not measured faster.
 """
 
+KERNEL_BOUND_TILES = 8
+"""A group with fewer tiles than this, whose transformed kernel is larger than
+:data:`KERNEL_BOUND_BYTES`, makes Winograd a bad choice whatever its estimate
+(:func:`kernel_bound`).
+
+Each element of a group's transformed kernel takes part in one product per tile, so with
+few tiles its GEMMs stream that kernel (1.5-9 times the size of the kernel itself) from
+memory for a handful of products per element. Prepared kernels, interleaved, two workers,
+whole calls with the rule against without it (two runs), on one-sample inputs with 1-7
+tiles per group and 18-72 MiB transformed kernels: 0.35-0.76x. (1, 8, 8, 512) -> 256,
+kernel 4, stride 2: 0.35-0.44x (5.5 -> 2.4 ms); (1, 4, 4, 256) -> 256: 0.40-0.45x;
+MelGAN's upsampler on a 16-step chunk, (1, 16, 512) -> 256, kernel 16, stride 8:
+0.54-0.71x; on 32 steps 0.67-0.76x.
+
+Smaller transformed kernels stay in cache, and Winograd keeps them: with 3 MiB and 4
+tiles, (1, 16, 256) -> 128, kernel 8, stride 4 ran in 0.45x the other algorithm's time.
+At 12 MiB ((1, 16, 512) -> 256, kernel 8, stride 4) it was within noise (0.85-1.19x either
+way). 8-9 tiles of a 27 MiB kernel (2-D) ran in 0.73-0.85x. Not caught: 13-16 tiles that
+still lost, 1.06-1.24x ((2, 16, 8, 512) -> 256, kernel 4, stride 2)."""
+
+KERNEL_BOUND_BYTES = 16 * 2**20
+"""See :data:`KERNEL_BOUND_TILES`: half of this machine's 32 MiB L3 cache."""
+
 KERNEL_SPLIT_TAPS = 2**19
 """The kernel transform is shared out among the workers from this many transformed taps
 (channel pairs included). Its passes are memory-bound: two workers took DCGAN's
@@ -247,6 +270,16 @@ def tile_groups(plans: tuple[AxisPlan, ...]) -> tuple[tuple[Grids, ...], ...]:
     return tuple(
         tuple(_on_three_axes(grids, UNIT_GRID) for grids in itertools.product(*classes))
         for classes in itertools.product(*(axis_classes(plan, max_inputs) for plan in plans))
+    )
+
+
+def kernel_bound(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int) -> bool:
+    """True when a group's GEMMs would stream a large transformed kernel for too few tiles
+    (:data:`KERNEL_BOUND_TILES`); float32 sizes."""
+    return any(
+        batch * math.prod(_group_tiles(members)) < KERNEL_BOUND_TILES
+        and len(members) * _tile_inputs(members[0]) * channels * filters * 4 > KERNEL_BOUND_BYTES
+        for members in tile_groups(plans)
     )
 
 

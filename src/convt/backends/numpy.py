@@ -385,8 +385,11 @@ def _winograd_gain(
     compared: int = 0,
 ) -> float:
     """The direct products landing in the window over Winograd's estimated work, with
-    ``compared`` elements at :data:`COMPARE_COST`; cached (a layer in a loop asks again; the
-    estimate walks every phase's grids)."""
+    ``compared`` elements at :data:`COMPARE_COST`, or 0 when its GEMMs would be bound by
+    reading the transformed kernel (:func:`_winograd.kernel_bound`); cached (a layer in a
+    loop asks again; the estimate walks every phase's grids)."""
+    if _winograd.kernel_bound(plans, channels, filters, batch):
+        return 0.0
     landing = batch * channels * filters * math.prod(
         sum(stop - first for first, stop, _ in
             (plan.tap_reach(tap, 0, plan.input_length) for tap in range(plan.kernel_size)))

@@ -94,6 +94,22 @@ def test_plain_python_loops_match_the_reference(monkeypatch, x_shape, kernel, st
                                rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize(("x_shape", "kernel", "strides", "filters", "prepared", "chosen"), [
+    ((8, 2000, 32), 3, 1, 32, True, True),  # estimates 0.63 with 2-D's transform cost, 1.14
+    ((1, 2000, 32), 5, 1, 32, True, True),
+    ((8, 256, 32), 8, 4, 32, True, True),
+    ((1, 200, 512), 16, 8, 256, False, False),  # melgan_up: its kernel transform
+    ((1, 500, 256), 16, 8, 128, False, False),
+])
+def test_1d_tiles_cost_less_to_transform(x_shape, kernel, strides, filters, prepared, chosen):
+    args, _ = plan_conv_transpose(x_shape, (kernel, filters, x_shape[-1]), strides=strides,
+                                  padding="same")
+    plans = args.axis_plans(x_shape[1:-1])
+    algorithm = numpy_backend.choose_algorithm(plans, x_shape[-1], filters, x_shape[0],
+                                               prepared=prepared)
+    assert (algorithm == "winograd") is (chosen and _fused.available())
+
+
 @pytest.mark.parametrize(("x_shape", "kernel", "strides", "filters", "bound"), [
     ((1, 8, 8, 512), 4, 2, 256, True),  # 4 tiles of a 72 MiB transformed kernel
     ((1, 16, 512), 16, 8, 256, True),  # MelGAN's upsampler on a 16-step chunk: 4 tiles, 24 MiB

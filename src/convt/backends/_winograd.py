@@ -115,6 +115,18 @@ case, 43 on a single 128x128 image (kernel 4, stride 2: strided outputs over
 16 MiB); 35 fits the rule (:data:`convt.backends.numpy.WINOGRAD_MIN_GAIN`) best.
 """
 
+TRANSFORM_COST_1D = 12
+""":data:`TRANSFORM_COST` for 1-D problems: a 1-D tile's transform is one pass over its
+inputs, where a 2-D tile's makes one per axis.
+
+With 35, the rule left 16 one-dimensional shapes (prepared kernels; batches 1 and 8, 256
+and 2000 steps, 32-64 channels, kernels 3-5 at stride 1, twice the stride at 2-4;
+estimates 0.52-0.90) to the other algorithm, and Winograd ran in 0.53-1.01x its time on
+every one (interleaved, two workers). 12 puts them all at 0.95 or more, and the two that
+tied (1.00-1.01x, 32 channels, kernel 4, stride 2) at 1.05. The 1-D shapes measured to
+lose with Winograd (plain kernels: ``melgan_up`` 2.3x, (1, 500, 256) -> 128, kernel 16,
+stride 8, 1.16x) stay below 0.9 (0.39 and 0.70), their kernel transform being the cost."""
+
 KERNEL_COST = 130
 """The kernel transform's time per transformed tap and channel pair, in GEMM multiply-adds.
 
@@ -289,15 +301,17 @@ def cost(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, *
 
     Each tile input of a group (``prod(m + r - 1)`` per tile) is one row of
     every member's GEMMs, and passes the input transform once and every
-    member's output transform (:data:`TRANSFORM_COST`); each member's kernel is
-    transformed once (:data:`KERNEL_COST`), unless ``kernel_transform`` is False
+    member's output transform (:data:`TRANSFORM_COST`, :data:`TRANSFORM_COST_1D` in 1-D);
+    each member's kernel is transformed once (:data:`KERNEL_COST`), unless
+    ``kernel_transform`` is False
     (a :class:`PreparedKernel` keeps it).
     """
     work = 0.0
+    transform = TRANSFORM_COST_1D if len(plans) == 1 else TRANSFORM_COST
     for members in tile_groups(plans):
         width = len(members) * filters
         inputs = math.prod(_group_tiles(members)) * _tile_inputs(members[0])
-        work += batch * inputs * (channels * width + TRANSFORM_COST * (channels + width))
+        work += batch * inputs * (channels * width + transform * (channels + width))
         if kernel_transform:
             work += KERNEL_COST * _tile_inputs(members[0]) * channels * width
     return work

@@ -303,8 +303,7 @@ def cost(plans: tuple[AxisPlan, ...], channels: int, filters: int, batch: int, *
     every member's GEMMs, and passes the input transform once and every
     member's output transform (:data:`TRANSFORM_COST`, :data:`TRANSFORM_COST_1D` in 1-D);
     each member's kernel is transformed once (:data:`KERNEL_COST`), unless
-    ``kernel_transform`` is False
-    (a :class:`PreparedKernel` keeps it).
+    ``kernel_transform`` is False (a :class:`PreparedKernel` keeps it).
     """
     work = 0.0
     transform = TRANSFORM_COST_1D if len(plans) == 1 else TRANSFORM_COST

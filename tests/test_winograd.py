@@ -99,6 +99,7 @@ def test_plain_python_loops_match_the_reference(monkeypatch, x_shape, kernel, st
     ((1, 2000, 32), 5, 1, 32, True, True),
     ((8, 256, 32), 8, 4, 32, True, True),
     ((1, 200, 512), 16, 8, 256, False, False),  # melgan_up: its kernel transform
+    ((8, 512, 256), 2, 2, 128, True, False),  # one tap per phase: nothing to save
     ((1, 500, 256), 16, 8, 128, False, False),
 ])
 def test_1d_tiles_cost_less_to_transform(x_shape, kernel, strides, filters, prepared, chosen):
@@ -108,6 +109,15 @@ def test_1d_tiles_cost_less_to_transform(x_shape, kernel, strides, filters, prep
     algorithm = numpy_backend.choose_algorithm(plans, x_shape[-1], filters, x_shape[0],
                                                prepared=prepared)
     assert (algorithm == "winograd") is (chosen and _fused.available())
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 3, 4])
+@pytest.mark.parametrize("strides", range(1, 9))
+@pytest.mark.parametrize("kernel", range(1, 9))
+def test_one_tap_phases_as_the_phases_say(kernel, strides, dilation):
+    plan = axis_plan(9, kernel, strides, "valid", None, dilation)
+    every_phase = all(len(plan.phase_taps(phase)) <= 1 for phase in range(strides))
+    assert numpy_backend._one_tap_phases((plan,)) is every_phase
 
 
 @pytest.mark.parametrize(("x_shape", "kernel", "strides", "filters", "bound"), [

@@ -125,7 +125,10 @@ estimates 0.52-0.90) to the other algorithm, and Winograd ran in 0.53-1.01x its 
 every one (interleaved, two workers). 12 puts them all at 0.95 or more, and the two that
 tied (1.00-1.01x, 32 channels, kernel 4, stride 2) at 1.05. The 1-D shapes measured to
 lose with Winograd (plain kernels: ``melgan_up`` 2.3x, (1, 500, 256) -> 128, kernel 16,
-stride 8, 1.16x) stay below 0.9 (0.39 and 0.70), their kernel transform being the cost."""
+stride 8, 1.16x) stay below 0.9 (0.39 and 0.70), their kernel transform being the cost.
+On 28 random 1-D shapes it changed 9 picks: 8 ran in 0.51-1.01x the time; the ninth had one
+tap per phase, where Winograd saves nothing (1.11-1.21x), and such shapes are now left out
+(``numpy._one_tap_phases``)."""
 
 KERNEL_COST = 130
 """The kernel transform's time per transformed tap and channel pair, in GEMM multiply-adds.

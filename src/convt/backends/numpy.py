@@ -385,10 +385,15 @@ def _winograd_gain(
     compared: int = 0,
 ) -> float:
     """The direct products landing in the window over Winograd's estimated work, with
-    ``compared`` elements at :data:`COMPARE_COST`, or 0 when its GEMMs would be bound by
-    reading the transformed kernel (:func:`_winograd.kernel_bound`); cached (a layer in a
-    loop asks again; the estimate walks every phase's grids)."""
-    if _winograd.kernel_bound(plans, channels, filters, batch):
+    ``compared`` elements at :data:`COMPARE_COST`; cached (a layer in a loop asks again; the
+    estimate walks every phase's grids).
+
+    0 when no phase has two taps on any axis (Winograd then saves no product: 1-D
+    (8, 512, 256) -> 128, kernel 2, stride 2 estimated 0.91 and took 1.11-1.21x the time),
+    and when its GEMMs would be bound by reading the transformed kernel
+    (:func:`_winograd.kernel_bound`).
+    """
+    if _one_tap_phases(plans) or _winograd.kernel_bound(plans, channels, filters, batch):
         return 0.0
     landing = batch * channels * filters * math.prod(
         sum(stop - first for first, stop, _ in
@@ -398,6 +403,12 @@ def _winograd_gain(
     work = _winograd.cost(plans, channels, filters, batch, kernel_transform=not prepared)
     work += COMPARE_COST * compared
     return landing / work if work else 0.0  # no work: no tap lands in the window
+
+
+def _one_tap_phases(plans: tuple[AxisPlan, ...]) -> bool:
+    """True when no phase of any axis has two taps: taps ``j`` and ``j + D`` share a phase
+    when ``D * dilation`` is a multiple of the stride, first at ``D = stride / gcd``."""
+    return all(p.kernel_size - 1 < p.stride // math.gcd(p.stride, p.dilation) for p in plans)
 
 
 def _two_taps_per_phase(plans: tuple[AxisPlan, ...]) -> bool:

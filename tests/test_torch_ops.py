@@ -375,6 +375,7 @@ PHASES_GRID = [
 def test_phases_match_numpy_and_loops(case, data_format, monkeypatch):
     monkeypatch.setattr(torch_backend, "PHASES_MIN_PIXELS", 0)
     monkeypatch.setattr(torch_backend, "PHASES_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(torch_backend, "FOLD_PIXELS_PER_CHANNEL", 0)  # else fold takes these
     calls = []
     phases = torch_backend._phases
     monkeypatch.setattr(torch_backend, "_phases", lambda *a: calls.append(1) or phases(*a))
@@ -385,6 +386,76 @@ def test_phases_match_numpy_and_loops(case, data_format, monkeypatch):
     assert calls == [1]  # float32: float64 keeps torch's operator
     np.testing.assert_allclose(got.numpy(), ops.conv_transpose(x, w, **kwargs), atol=1e-5)
     np.testing.assert_allclose(got.numpy(), conv_transpose_loops(x, w, **kwargs), atol=1e-5)
+
+
+# Few filters on inputs small for their channels (pixels * filters**2 below 256 per channel):
+# one GEMM and torch's col2im, in training and inference, where torch would run oneDNN.
+@pytest.mark.parametrize("shape, kernel_size, kwargs, filters, expected", [
+    ((16, 64, 14, 14), 5, {"padding": "same"}, 1, True),  # dcgan_out
+    ((16, 64, 14, 14), 5, {"padding": "same"}, 3, False),  # 3136 * 9 pixels
+    ((16, 65, 16, 16), 5, {}, 2, True),
+    ((16, 64, 16, 16), 5, {}, 2, False),  # 4096 * 4 pixels: 256 per channel
+    ((16, 64, 14, 14), 5, {}, 5, False),  # too many filters
+    ((16, 64, 14, 14), 5, {"strides": 1}, 1, True),
+    ((16, 64, 14, 14), 5, {"dilation_rate": 2}, 1, False),
+    ((16, 64, 14, 14), 2, {}, 1, False),  # kernel == stride: a GEMM's tiles
+    ((16, 64, 14, 14), (5, 2), {}, 1, False),  # ... on one axis
+    ((1, 64, 14, 14), 5, {}, 4, True),  # one sample, which torch gives oneDNN
+    ((1, 64, 14, 14), 3, {}, 4, False),  # ... its native kernels (a GEMM and col2im)
+    ((2, 64, 14, 14), 3, {}, 4, True),
+    ((16, 64, 196), 5, {}, 1, False),  # 1-D
+    ((2, 64, 7, 7, 7), 5, {}, 1, False),  # 3-D
+])
+def test_which_inputs_run_fold(shape, kernel_size, kwargs, filters, expected):
+    launch = _channels_first_launch(shape, kernel_size, **kwargs)
+    x = torch.empty(shape)
+    kernel = torch.empty((*launch.kernel_size, filters, shape[1]))
+    assert torch_backend.runs_fold(x, kernel, launch) is expected
+    for grad in (x, kernel):  # training alike
+        assert torch_backend.runs_fold(x, kernel.requires_grad_(grad is kernel), launch) is (
+            expected)
+    # measured on the CPU in float32; float64 and other devices keep torch's operator
+    assert not torch_backend.runs_fold(x.to("meta"), kernel, launch)
+    assert not torch_backend.runs_fold(x.double(), kernel.double(), launch)
+
+
+# Where fold's output sits against Keras's window: "same" crops of both parities, zeros
+# appended by output_padding (below and past the stride), axes of different strides, and
+# stride 1.
+FOLD_GRID = [
+    ((5, 7), 5, 2, "same", None),
+    ((5, 7), 4, 2, "same", None),
+    ((5, 7), 3, 2, "valid", 1),
+    ((4, 4), 3, 2, "valid", 3),
+    ((5, 6), (5, 3), (3, 2), "same", None),
+    ((5, 6), (3, 4), 1, "same", None),
+    ((3, 4), (6, 4), (4, 3), "valid", (3, 0)),
+]
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", FOLD_GRID, ids=str)
+def test_fold_matches_numpy_loops_and_float64_gradients(case, data_format, monkeypatch):
+    monkeypatch.setattr(torch_backend, "FOLD_PIXELS_PER_CHANNEL", 10**6)
+    calls = []
+    fold = torch_backend._fold
+    monkeypatch.setattr(torch_backend, "_fold", lambda *a: calls.append(1) or fold(*a))
+    x, w = _arrays(case[0], case[1], data_format, filters=3)
+    kwargs = _kwargs((*case, 1), data_format)
+    a = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    b = torch.tensor(w, dtype=torch.float32, requires_grad=True)
+    got = ops.conv_transpose(a, b, **kwargs)
+    assert calls == [1]  # float32: float64 keeps torch's operator
+    np.testing.assert_allclose(got.detach().numpy(), ops.conv_transpose(x, w, **kwargs),
+                               atol=1e-5)
+    np.testing.assert_allclose(got.detach().numpy(), conv_transpose_loops(x, w, **kwargs),
+                               atol=1e-5)
+    cotangent = torch.linspace(-1, 1, got.numel()).reshape(got.shape)
+    gradients = torch.autograd.grad(got, (a, b), cotangent)
+    expected = _gradients(torch.from_numpy(x), torch.from_numpy(w), **kwargs)
+    assert calls == [1]
+    for g, e in zip(gradients, expected):
+        torch.testing.assert_close(g.double(), e, rtol=1e-4, atol=1e-4)
 
 
 @settings(max_examples=60, deadline=None)
@@ -803,13 +874,34 @@ def test_torch_compile_of_vmap_over_inputs_and_kernels():
     torch.testing.assert_close(got, torch.stack([conv(a, b) for a, b in zip(x, w)]))
 
 
+@_ignoring_dynamo_warnings
+def test_torch_compile_of_a_training_step_on_the_fold_route():
+    """Compiled, fold and its slice are traced as they run eagerly: one graph, eager's values
+    and gradients."""
+    kwargs = dict(strides=2, padding="same", data_format="channels_first")
+    x, w = torch.randn(4, 32, 6, 6, requires_grad=True), torch.randn(5, 5, 1, 32)
+    assert torch_backend.runs_fold(x, w, _channels_first_launch(x.shape, 5, padding="same"))
+    w.requires_grad_()
+
+    def step(x, w):
+        out = ops.conv_transpose(x, w, **kwargs)
+        return out, *torch.autograd.grad(out, (x, w), torch.ones_like(out))
+
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(lambda x, w: ops.conv_transpose(x, w, **kwargs))(x, w)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    for got, expected in zip(torch.compile(step)(x, w), step(x, w)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("shape, kernel_size, filters, grad, route", [
     ((2, 16, 9), 5, 8, True, "operator"),  # the left border cut after torch's operator
     ((2, 16, 32, 32), 3, 16, True, "onednn"),  # oneDNN called directly (channels_last memory)
     ((2, 16, 12, 12, 12), 3, 16, False, "onednn"),
     ((1, 8, 128, 128), 3, 16, False, "channels_last"),  # torch's operator on channels_last
-], ids=["1d-operator", "2d-onednn", "3d-onednn", "2d-channels-last"])
+    ((2, 16, 7, 7), 5, 2, True, "fold"),  # a GEMM and torch's col2im
+], ids=["1d-operator", "2d-onednn", "3d-onednn", "2d-channels-last", "2d-fold"])
 def test_torch_func_transforms_on_every_route(shape, kernel_size, filters, grad, route):
     """jvp (both tangents, and one) and vmap (over inputs, over kernels), float32 (convt's
     route) against float64 (torch's operator). vmap's batched tensors refuse channels_last
@@ -820,6 +912,7 @@ def test_torch_func_transforms_on_every_route(shape, kernel_size, filters, grad,
     zeros = torch.zeros(shape, requires_grad=grad), torch.zeros(kernel_shape)
     assert route != "onednn" or torch_backend.runs_onednn(*zeros, launch)
     assert route != "channels_last" or torch_backend.runs_channels_last(*zeros, launch)
+    assert route != "fold" or torch_backend.runs_fold(*zeros, launch)
 
     def conv(x, w):
         return ops.conv_transpose(x, w, strides=2, padding="same", data_format="channels_first")

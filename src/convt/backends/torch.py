@@ -537,10 +537,9 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
             or _onednn_transposed() is None or not torch.backends.mkldnn.enabled
             or _vmapping()):
         return False
-    batch, channels, first, second = x.shape[:4]
+    batch, channels = x.shape[:2]
     points = math.prod(x.shape[2:])
-    if (batch != 1 or channels * first * second > TORCH_NATIVE_MAX_ELEMENTS
-            or min(launch.kernel_size[-2:]) > 3):  # torch's operator runs oneDNN itself
+    if not _operator_is_native(x, launch):  # torch's operator runs oneDNN itself
         filters = kernel.shape[launch.rank]
         if (max(launch.stride) == 1 or filters < CHANNELS_LAST_MIN_FILTERS
                 or (launch.keep is None and launch.zeros is None
@@ -556,6 +555,14 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         return False
     return points >= (ONEDNN_MIN_VOXELS_TRAINING if _records_gradient(x, kernel)
                       else ONEDNN_MIN_VOXELS)
+
+
+def _operator_is_native(x: torch.Tensor, launch: Launch) -> bool:
+    """Whether torch's operator gives a float32 call of this channels_first-shaped ``x`` on
+    the CPU its native kernels rather than oneDNN (:data:`TORCH_NATIVE_MAX_ELEMENTS`)."""
+    batch, channels, first, second = x.shape[:4]
+    return (batch == 1 and channels * first * second <= TORCH_NATIVE_MAX_ELEMENTS
+            and min(launch.kernel_size[-2:]) <= 3)
 
 
 @functools.lru_cache(maxsize=1)
@@ -811,12 +818,82 @@ def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     return _keras_window(out, launch)
 
 
+# On the CPU, a 2-D call with few filters on an input small for its channels is one GEMM
+# (every input position times every tap) summed into place by torch's col2im
+# (``F.fold``, whose gradient is ``unfold``), where torch would give oneDNN the call, whose
+# fixed cost and vectorization over the filters outweigh the GEMM's and col2im's passes
+# there. With 1-4 filters, every kernel longer than its stride and no dilation, random
+# shapes within the rule ran training steps in 0.28-0.86x the previous route's time
+# (48 channels_first shapes; ``dcgan_out`` 0.43x) and 0.30-0.92x (30 channels_last ones),
+# forward passes in 0.20-0.89x on 49 of 50 shapes (one sample of 32 x 32 pixels, 256
+# channels, 4 filters, kernel 6, stride 2: 1.11-1.22x against the phases). Up to twice the
+# rule's bound, one training step of 13 lost (1.10x); at twice it, up to 1.53x in training
+# and 1.38x forward, and far beyond 2.6x and 6.1x. Single samples that torch gives its
+# native kernels (themselves a GEMM and col2im) lost 1.11-1.42x (docs/architecture.md,
+# "The torch backend").
+FOLD_MAX_FILTERS = 4
+FOLD_PIXELS_PER_CHANNEL = 256
+
+
+def runs_fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
+    """Whether a channels_first-shaped ``x`` is computed by :func:`_fold`.
+
+    2-D float32 on the CPU, every kernel longer than its stride, no dilation,
+    at most :data:`FOLD_MAX_FILTERS` filters, where torch's operator would run
+    oneDNN (:func:`_operator_is_native`), and ``pixels * filters**2`` (pixels
+    of all samples) below :data:`FOLD_PIXELS_PER_CHANNEL` times the input
+    channels. In training and inference alike.
+
+    Example:
+        >>> import torch
+        >>> args = ConvTransposeArgs.normalize(2, 5, strides=2, padding="same",
+        ...                                    data_format="channels_first")
+        >>> launch = _launch(args, (14, 14))
+        >>> runs_fold(torch.zeros(16, 64, 14, 14), torch.zeros(5, 5, 1, 64), launch)
+        True
+        >>> runs_fold(torch.zeros(16, 64, 14, 14), torch.zeros(5, 5, 3, 64), launch)
+        False
+    """
+    filters, channels = kernel.shape[launch.rank], x.shape[1]
+    return (launch.rank == 2 and x.device.type == "cpu" and x.dtype == torch.float32
+            and max(launch.dilation) == 1 and filters <= FOLD_MAX_FILTERS
+            and all(k > s for k, s in zip(launch.kernel_size, launch.stride))
+            and x.shape[0] * x.shape[2] * x.shape[3] * filters**2
+            < FOLD_PIXELS_PER_CHANNEL * channels
+            and not _operator_is_native(x, launch))
+
+
+def _fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+          channels_last: bool) -> torch.Tensor:
+    """Every input position of a channels_first-shaped ``x`` times every tap, summed into
+    the operator's output by ``F.fold``; Keras's window of it (:func:`runs_fold`).
+
+    ``F.fold`` takes the launch's ``padding`` and ``output_padding`` as the
+    operator does: with a kernel longer than its stride, ``output_padding`` is
+    below the stride, so the output size it is given holds as many kernel
+    placements as the input has positions.
+    """
+    by_filter = kernel.permute(2, 0, 1, 3)  # (filters, *k, in): fold's channel order
+    if channels_last:  # (N, H, W, filters, *k) -> (N, filters * k1 * k2, H * W)
+        columns = _tap_columns(x.movedim(1, -1), by_filter, 2, True)
+        columns = columns.flatten(1, 2).flatten(2).transpose(1, 2)
+    else:  # (N, filters, *k, H, W) -> (N, filters * k1 * k2, H * W)
+        columns = _tap_columns(x, by_filter, 2, False).flatten(1, 3).flatten(2)
+    produced = [(n - 1) * s - 2 * p + k + extra for n, s, p, k, extra in zip(
+        x.shape[2:], launch.stride, launch.padding, launch.kernel_size, launch.output_padding)]
+    out = F.fold(columns, produced, launch.kernel_size, 1, launch.padding, launch.stride)
+    return _keras_window(out.movedim(1, -1) if channels_last else out, launch)
+
+
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
               channels_last: bool) -> torch.Tensor:
     """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
-    layout; Keras's window of it. Few filters in inference: :func:`_phases`."""
+    layout; Keras's window of it. Few filters: :func:`_fold` on small inputs, in inference
+    :func:`_phases` on large ones."""
     if channels_last:
         x = x.movedim(-1, 1)
+    if runs_fold(x, kernel, launch):
+        return _fold(x, kernel, launch, channels_last)
     if (not x.is_contiguous() and _records_gradient(x, kernel)
             and (kernel.shape[launch.rank] == 1 or torch.compiler.is_compiling())):
         # torch 2.13's backward of a channels_last-strided input: with one filter, it computes

@@ -895,6 +895,36 @@ def test_torch_compile_of_a_training_step_on_the_fold_route():
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_rows_summed_in_place_under_torch_func_and_autograd(data_format):
+    """Without a gradient recorded, the rows are added into one buffer: vmap (over inputs and
+    over kernels) and jvp give the NumPy path's values; with one, the padded sum's gradients
+    match float64's."""
+    kwargs = dict(strides=4, padding="same", data_format=data_format)
+    assert gemm_method(ConvTransposeArgs.normalize(1, 12, **kwargs)) == "rows"
+    gen = torch.Generator().manual_seed(0)
+    shape = (3, 2, 7, 5) if data_format == "channels_last" else (3, 2, 5, 7)
+    x, x_t = (torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(2))
+    w, w_t = (torch.randn(3, 12, 4, 5, generator=gen, dtype=torch.float64) for _ in range(2))
+
+    def conv(a, b):
+        return ops.conv_transpose(a, b, **kwargs)
+
+    def numpy(a, b):
+        return torch.from_numpy(ops.conv_transpose(a.numpy(), b.numpy(), **kwargs))
+
+    torch.testing.assert_close(torch.func.vmap(conv, in_dims=(0, None))(x, w[0]),
+                               torch.stack([numpy(a, w[0]) for a in x]))
+    torch.testing.assert_close(torch.func.vmap(conv, in_dims=(None, 0))(x[0], w),
+                               torch.stack([numpy(x[0], b) for b in w]))
+    tangent = torch.func.jvp(conv, (x[0], w[0]), (x_t[0], w_t[0]))[1]
+    torch.testing.assert_close(tangent, numpy(x_t[0], w[0]) + numpy(x[0], w_t[0]))
+    got = _gradients(x[0].float(), w[0].float(), **kwargs)
+    for a, b in zip(got, _gradients(x[0], w[0], **kwargs)):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("shape, kernel_size, filters, grad, route", [
     ((2, 16, 9), 5, 8, True, "operator"),  # the left border cut after torch's operator
     ((2, 16, 32, 32), 3, 16, True, "onednn"),  # oneDNN called directly (channels_last memory)

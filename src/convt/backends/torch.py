@@ -966,24 +966,43 @@ def _tiles(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
 def _rows(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
           channels_last: bool) -> torch.Tensor:
     """1-D, kernel = q strides: q stride-long rows per input, added at q offsets; Keras's
-    window of them.
-
-    Each shift is zero-padded into place and the q parts summed, rather than
-    added into slices of one buffer: the backward pass is then only slices.
-    """
+    window of them."""
     (stride,), (kernel_size,) = launch.stride, launch.kernel_size
     columns = _tap_columns(x, kernel, 1, channels_last)
     n, filters, q = x.shape[0], kernel.shape[1], kernel_size // stride
     if channels_last:  # columns (N, L, q * s, f) -> q parts (N, L, s, f), rows on axis 1
         parts = columns.view(n, -1, q, stride, filters).unbind(2)
-        pads = [(0, 0, 0, 0, shift, q - 1 - shift) for shift in range(q)]
     else:  # columns (N, q * s, f, L) -> q parts (N, f, L, s), rows on axis 2
         parts = columns.view(n, q, stride, filters, -1).permute(0, 1, 3, 4, 2).unbind(1)
-        pads = [(0, 0, shift, q - 1 - shift) for shift in range(q)]
-    out = functools.reduce(operator.add, (F.pad(p, pad) for p, pad in zip(parts, pads)))
+    out = _shifted_sum(parts, 1 if channels_last else 2, _records_gradient(x, kernel))
     full = (x.shape[1 if channels_last else 2] + q - 1) * stride
     return _keras_window(out.reshape(n, full, filters) if channels_last
                          else out.reshape(n, filters, full), launch)
+
+
+def _shifted_sum(parts: tuple[torch.Tensor, ...], axis: int,
+                 records_gradient: bool) -> torch.Tensor:
+    """The sum of ``parts``, part ``i`` moved ``i`` rows down ``axis`` (``len(parts) - 1``
+    rows longer than each part).
+
+    In training each part is zero-padded into place and the parts are summed:
+    the backward pass is then only slices. Otherwise the first part is copied
+    into one buffer and the others added in place, two passes fewer over the
+    output (``melgan_up``'s forward 7.0 -> 6.6 ms, its GEMM alone 6.3).
+    """
+    shifts = len(parts) - 1
+    if records_gradient:
+        after = [0, 0] * (parts[0].dim() - 1 - axis)  # F.pad's order: the last axis first
+        return functools.reduce(operator.add, (
+            F.pad(part, [*after, shift, shifts - shift]) for shift, part in enumerate(parts)))
+    rows = parts[0].shape[axis]
+    shape = [*parts[0].shape[:axis], rows + shifts, *parts[0].shape[axis + 1:]]
+    out = parts[0].new_empty(shape)
+    out.narrow(axis, 0, rows).copy_(parts[0])
+    out.narrow(axis, rows, shifts).zero_()
+    for shift, part in enumerate(parts[1:], 1):
+        out.narrow(axis, shift, rows).add_(part)
+    return out
 
 
 _METHODS = {"operator": _operator, "tiles": _tiles, "rows": _rows}

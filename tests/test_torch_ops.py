@@ -411,9 +411,9 @@ def test_which_inputs_run_fold(shape, kernel_size, kwargs, filters, expected):
     x = torch.empty(shape)
     kernel = torch.empty((*launch.kernel_size, filters, shape[1]))
     assert torch_backend.runs_fold(x, kernel, launch) is expected
-    for grad in (x, kernel):  # training alike
-        assert torch_backend.runs_fold(x, kernel.requires_grad_(grad is kernel), launch) is (
-            expected)
+    for x_grad, kernel_grad in ((True, False), (False, True)):  # training alike
+        trainable = x.clone().requires_grad_(x_grad), kernel.clone().requires_grad_(kernel_grad)
+        assert torch_backend.runs_fold(*trainable, launch) is expected
     # measured on the CPU in float32; float64 and other devices keep torch's operator
     assert not torch_backend.runs_fold(x.to("meta"), kernel, launch)
     assert not torch_backend.runs_fold(x.double(), kernel.double(), launch)
@@ -919,6 +919,8 @@ def test_rows_summed_in_place_under_torch_func_and_autograd(data_format):
                                torch.stack([numpy(x[0], b) for b in w]))
     tangent = torch.func.jvp(conv, (x[0], w[0]), (x_t[0], w_t[0]))[1]
     torch.testing.assert_close(tangent, numpy(x_t[0], w[0]) + numpy(x[0], w_t[0]))
+    torch._dynamo.reset()
+    torch.testing.assert_close(torch.compile(conv)(x[1], w[1]), numpy(x[1], w[1]))
     got = _gradients(x[0].float(), w[0].float(), **kwargs)
     for a, b in zip(got, _gradients(x[0], w[0], **kwargs)):
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)

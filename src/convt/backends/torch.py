@@ -12,7 +12,9 @@ the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
 channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`),
 and strided calls with few filters are one stride-1 convolution whose output
-channels are the output's phases (:func:`runs_phases`).
+channels are the output's phases (:func:`runs_phases`). 2-D calls with few
+filters on inputs small for their channels, in training too, are one GEMM
+summed into place by torch's col2im (:func:`runs_fold`).
 Single 3-D float32 samples that torch would give its slow native kernels, and
 strided 2-D and 3-D inputs that it gives oneDNN on channels_first memory, go to
 oneDNN's transposed convolution directly instead (:func:`runs_onednn`), in

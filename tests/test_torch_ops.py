@@ -403,7 +403,9 @@ def test_phases_match_numpy_and_loops(case, data_format, monkeypatch):
     ((1, 64, 14, 14), 5, {}, 4, True),  # one sample, which torch gives oneDNN
     ((1, 64, 14, 14), 3, {}, 4, False),  # ... its native kernels (a GEMM and col2im)
     ((2, 64, 14, 14), 3, {}, 4, True),
-    ((16, 64, 196), 5, {}, 1, False),  # 1-D
+    ((16, 64, 196), 5, {}, 1, True),  # 1-D, which torch computes as 2-D
+    ((1, 64, 320), 5, {}, 1, False),  # one sample of 20480 elements: torch's native kernels
+    ((1, 64, 321), 5, {}, 1, True),
     ((2, 64, 7, 7, 7), 5, {}, 1, False),  # 3-D
 ])
 def test_which_inputs_run_fold(shape, kernel_size, kwargs, filters, expected):
@@ -423,6 +425,10 @@ def test_which_inputs_run_fold(shape, kernel_size, kwargs, filters, expected):
 # appended by output_padding (below and past the stride), axes of different strides, and
 # stride 1.
 FOLD_GRID = [
+    ((7,), 5, 2, "same", None),
+    ((6,), 3, 2, "valid", 1),
+    ((5,), 7, 3, "same", 4),
+    ((5,), 3, 1, "same", None),
     ((5, 7), 5, 2, "same", None),
     ((5, 7), 4, 2, "same", None),
     ((5, 7), 3, 2, "valid", 1),
@@ -875,11 +881,12 @@ def test_torch_compile_of_vmap_over_inputs_and_kernels():
 
 
 @_ignoring_dynamo_warnings
-def test_torch_compile_of_a_training_step_on_the_fold_route():
+@pytest.mark.parametrize("rank", [1, 2])
+def test_torch_compile_of_a_training_step_on_the_fold_route(rank):
     """Compiled, fold and its slice are traced as they run eagerly: one graph, eager's values
     and gradients."""
     kwargs = dict(strides=2, padding="same", data_format="channels_first")
-    x, w = torch.randn(4, 32, 6, 6, requires_grad=True), torch.randn(5, 5, 1, 32)
+    x, w = torch.randn(4, 32, *(6,) * rank, requires_grad=True), torch.randn(*(5,) * rank, 1, 32)
     assert torch_backend.runs_fold(x, w, _channels_first_launch(x.shape, 5, padding="same"))
     w.requires_grad_()
 
@@ -933,7 +940,8 @@ def test_rows_summed_in_place_under_torch_func_and_autograd(data_format):
     ((2, 16, 12, 12, 12), 3, 16, False, "onednn"),
     ((1, 8, 128, 128), 3, 16, False, "channels_last"),  # torch's operator on channels_last
     ((2, 16, 7, 7), 5, 2, True, "fold"),  # a GEMM and torch's col2im
-], ids=["1d-operator", "2d-onednn", "3d-onednn", "2d-channels-last", "2d-fold"])
+    ((2, 16, 9), 5, 2, True, "fold"),
+], ids=["1d-operator", "2d-onednn", "3d-onednn", "2d-channels-last", "2d-fold", "1d-fold"])
 def test_torch_func_transforms_on_every_route(shape, kernel_size, filters, grad, route):
     """jvp (both tangents, and one) and vmap (over inputs, over kernels), float32 (convt's
     route) against float64 (torch's operator). vmap's batched tensors refuse channels_last

@@ -12,8 +12,8 @@ the right by a slice (a view, no copy) and a long zero tail by ``pad``. In
 inference on the CPU, large strided channels_first inputs reach the operator in
 channels_last memory, where oneDNN was measured faster (:func:`runs_channels_last`),
 and strided calls with few filters are one stride-1 convolution whose output
-channels are the output's phases (:func:`runs_phases`). 2-D calls with few
-filters on inputs small for their channels, in training too, are one GEMM
+channels are the output's phases (:func:`runs_phases`). 1-D and 2-D calls with
+few filters on inputs small for their channels, in training too, are one GEMM
 summed into place by torch's col2im (:func:`runs_fold`).
 Single 3-D float32 samples that torch would give its slow native kernels, and
 strided 2-D and 3-D inputs that it gives oneDNN on channels_first memory, go to
@@ -565,9 +565,11 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
 def _operator_is_native(x: torch.Tensor, launch: Launch) -> bool:
     """Whether torch's operator gives a float32 call of this channels_first-shaped ``x`` on
     the CPU its native kernels rather than oneDNN (:data:`TORCH_NATIVE_MAX_ELEMENTS`)."""
-    batch, channels, first, second = x.shape[:4]
+    batch, channels, *spatial = x.shape
+    unit = [1] * (2 - launch.rank)  # torch computes a 1-D call as 2-D, its first axis 1 long
+    first, second = (*unit, *spatial)[:2]
     return (batch == 1 and channels * first * second <= TORCH_NATIVE_MAX_ELEMENTS
-            and min(launch.kernel_size[-2:]) <= 3)
+            and min((*unit, *launch.kernel_size)[-2:]) <= 3)
 
 
 @functools.lru_cache(maxsize=1)
@@ -823,7 +825,7 @@ def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     return _keras_window(out, launch)
 
 
-# On the CPU, a 2-D call with few filters on an input small for its channels is one GEMM
+# On the CPU, a 1-D or 2-D call with few filters on an input small for its channels is one GEMM
 # (every input position times every tap) summed into place by torch's col2im
 # (``F.fold``, whose gradient is ``unfold``), where torch would give oneDNN the call, whose
 # fixed cost and vectorization over the filters outweigh the GEMM's and col2im's passes
@@ -835,8 +837,11 @@ def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
 # step of 13 lost (1.10x); at twice it, up to 1.53x in training and 1.38x forward, and far
 # beyond 2.6x and 6.1x. Single samples that torch gives its native kernels (themselves a
 # GEMM and col2im) lost 1.11-1.42x. With 8-128 filters, forward passes won within a
-# quarter of the bound but training steps lost up to 1.15x from 256 pixels
-# (docs/architecture.md, "The torch backend").
+# quarter of the bound but training steps lost up to 1.15x from 256 pixels. In 1-D
+# (computed as 2-D with a first axis of 1), 68 training steps ran in 0.26-0.75x and 55
+# forward passes in 0.10-0.71x within the rule; from just past it (4.5 times the
+# channels) training lost up to 1.16x, and single samples on torch's native kernels
+# 1.10-1.66x (docs/architecture.md, "The torch backend").
 FOLD_MAX_FILTERS = 4
 FOLD_PIXELS_PER_CHANNEL = 256
 
@@ -844,7 +849,7 @@ FOLD_PIXELS_PER_CHANNEL = 256
 def runs_fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """Whether a channels_first-shaped ``x`` is computed by :func:`_fold`.
 
-    2-D float32 on the CPU, every kernel longer than its stride, no dilation,
+    1-D or 2-D float32 on the CPU, every kernel longer than its stride, no dilation,
     at most :data:`FOLD_MAX_FILTERS` filters, where torch's operator would run
     oneDNN (:func:`_operator_is_native`), and ``pixels * filters**2`` (pixels
     of all samples) below :data:`FOLD_PIXELS_PER_CHANNEL` times the input
@@ -861,10 +866,10 @@ def runs_fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         False
     """
     filters, channels = kernel.shape[launch.rank], x.shape[1]
-    return (launch.rank == 2 and x.device.type == "cpu" and x.dtype == torch.float32
+    return (launch.rank < 3 and x.device.type == "cpu" and x.dtype == torch.float32
             and max(launch.dilation) == 1 and filters <= FOLD_MAX_FILTERS
             and all(k > s for k, s in zip(launch.kernel_size, launch.stride))
-            and x.shape[0] * x.shape[2] * x.shape[3] * filters**2
+            and math.prod(x.shape[2:]) * x.shape[0] * filters**2
             < FOLD_PIXELS_PER_CHANNEL * channels
             and not _operator_is_native(x, launch))
 
@@ -879,14 +884,17 @@ def _fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     below the stride, so the output size it is given holds as many kernel
     placements as the input has positions.
     """
-    by_filter = kernel.permute(2, 0, 1, 3)  # (filters, *k, in): fold's channel order
-    if channels_last:  # (N, H, W, filters, *k) -> (N, filters * k1 * k2, H * W)
-        columns = _tap_columns(x.movedim(1, -1), by_filter, 2, True)
-        columns = columns.flatten(1, 2).flatten(2).transpose(1, 2)
-    else:  # (N, filters, *k, H, W) -> (N, filters * k1 * k2, H * W)
-        columns = _tap_columns(x, by_filter, 2, False).flatten(1, 3).flatten(2)
-    out = F.fold(columns, launch.produced, launch.kernel_size, 1, launch.padding,
-                 launch.stride)
+    rank = launch.rank
+    by_filter = kernel.permute(rank, *range(rank), rank + 1)  # (filters, *k, in): fold's order
+    if channels_last:  # (N, *S, filters, *k) -> (N, filters * prod(k), prod(S))
+        columns = _tap_columns(x.movedim(1, -1), by_filter, rank, True)
+        columns = columns.flatten(1, rank).flatten(2).transpose(1, 2)
+    else:  # (N, filters, *k, *S) -> (N, filters * prod(k), prod(S))
+        columns = _tap_columns(x, by_filter, rank, False).flatten(1, rank + 1).flatten(2)
+    unit = (1,) * (2 - rank)  # F.fold is 2-D: a 1-D axis is the second of two
+    out = F.fold(columns, (*unit, *launch.produced), (*unit, *launch.kernel_size), 1,
+                 ((0,) * (2 - rank)) + launch.padding, (*unit, *launch.stride))
+    out = out.reshape(*out.shape[:2], *launch.produced)
     return _keras_window(out.movedim(1, -1) if channels_last else out, launch)
 
 

@@ -851,9 +851,9 @@ def runs_fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
 
     1-D or 2-D float32 on the CPU, every kernel longer than its stride, no dilation,
     at most :data:`FOLD_MAX_FILTERS` filters, where torch's operator would run
-    oneDNN (:func:`_operator_is_native`), and ``pixels * filters**2`` (pixels
-    of all samples) below :data:`FOLD_PIXELS_PER_CHANNEL` times the input
-    channels. In training and inference alike.
+    oneDNN (:func:`_operator_is_native`), and ``positions * filters**2`` (the
+    pixels or steps of all samples) below :data:`FOLD_PIXELS_PER_CHANNEL` times
+    the input channels. In training and inference alike.
 
     Example:
         >>> import torch

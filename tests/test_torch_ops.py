@@ -880,6 +880,23 @@ def test_torch_compile_of_vmap_over_inputs_and_kernels():
     torch.testing.assert_close(got, torch.stack([conv(a, b) for a, b in zip(x, w)]))
 
 
+def test_second_derivatives_on_the_fold_route():
+    """fold and unfold are differentiable again: a Hessian-vector product in float32 (the fold
+    route) matches float64 (torch's operator)."""
+    def hessian_vector(dtype):
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(2, 16, 7, 7, generator=gen).to(dtype).requires_grad_()
+        w = torch.randn(5, 5, 2, 16, generator=gen).to(dtype).requires_grad_()
+        assert torch_backend.runs_fold(x, w, _channels_first_launch(x.shape, 5, padding="same")
+                                       ) is (dtype == torch.float32)
+        y = ops.conv_transpose(x, w, strides=2, padding="same", data_format="channels_first")
+        grad_w, = torch.autograd.grad((y * y).sum(), (w,), create_graph=True)
+        return torch.autograd.grad(grad_w.sum(), (x, w))
+
+    for a, b in zip(hessian_vector(torch.float32), hessian_vector(torch.float64)):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+
+
 @_ignoring_dynamo_warnings
 @pytest.mark.parametrize("rank", [1, 2])
 def test_torch_compile_of_a_training_step_on_the_fold_route(rank):

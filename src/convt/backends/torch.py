@@ -846,7 +846,7 @@ def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
 # there. With 1-4 filters, every kernel longer than its stride and no dilation, random
 # shapes within the rule ran training steps in 0.28-0.86x the previous route's time
 # (48 channels_first shapes; ``dcgan_out`` 0.43x) and 0.30-0.92x (30 channels_last ones),
-# forward passes in 0.15-0.91x on 76 of 80 shapes; the phases kept 3 large inputs faster
+# forward passes in 0.15-0.91x on 74 of 78 shapes; the phases kept 3 large inputs faster
 # (1.11-1.42x) and one small one read 1.03x. Up to twice the rule's bound, one training
 # step of 13 lost (1.10x); at twice it, up to 1.53x in training and 1.38x forward, and far
 # beyond 2.6x and 6.1x. Single samples that torch gives its native kernels (themselves a

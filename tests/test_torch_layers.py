@@ -280,6 +280,37 @@ def test_torch_compile():
     assert x.grad is not None and layer.kernel.grad is not None
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+@pytest.mark.parametrize("filters", [1, 16])  # the fold route and torch's operator
+def test_torch_compile_trains_a_sequential_of_layers_in_one_graph(filters):
+    """Two layers of one class, of different shapes, in an ``nn.Sequential``: one graph (a
+    graph break in each layer's input check made torch recompile the second layer with
+    symbolic sizes, which Inductor failed on), and eager's weights after three steps."""
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            ct.Conv2DTranspose(8, 3, 2, "same", activation="relu", input_shape=(7, 7, 64)),
+            ct.Conv2DTranspose(filters, 5, 2, "same", input_shape=(14, 14, 8)))
+
+    x = torch.randn(16, 7, 7, 64)
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model())(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    weights = []
+    for compiled in (False, True):
+        module = model()
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.01)
+        step = torch.compile(module) if compiled else module
+        for _ in range(3):
+            optimizer.zero_grad()
+            step(x).square().mean().backward()
+            optimizer.step()
+        weights.append(list(module.parameters()))
+    for got, expected in zip(*weights):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_converters_round_trip_exactly():
     module = torch.nn.ConvTranspose2d(3, 5, (4, 3), stride=(2, 1), padding=(1, 1),
                                       dilation=1, bias=True).double()

@@ -210,7 +210,8 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
 
     def _known_in_channels(self) -> int | None:
         """The input channels of the kernel, once built or loaded."""
-        return None if is_lazy(self.kernel) else self.kernel.shape[-1]
+        # isinstance, not is_lazy: torch.compile traces it (is_lazy broke the graph in a model)
+        return None if isinstance(self.kernel, UninitializedParameter) else self.kernel.shape[-1]
 
     def _lay_out_kernel(self) -> None:
         """Stores the kernel (Keras's shape) in the memory order the torch backend reads as is.

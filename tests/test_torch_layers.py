@@ -311,6 +311,31 @@ def test_torch_compile_trains_a_sequential_of_layers_in_one_graph(filters):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
+def test_torch_compile_trains_channels_last_layers_on_changing_sizes():
+    """Two channels_last 2-D layers with biases, compiled, on three input sizes (symbolic from
+    the second): eager's outputs and gradients. Without the contiguous window before the bias,
+    Inductor failed on the second size (pytorch#185510)."""
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(
+            ct.Conv2DTranspose(8, 3, 2, "same", activation="relu", input_shape=(None, None, 16)),
+            ct.Conv2DTranspose(16, 4, 2, "same", input_shape=(None, None, 8)))
+
+    compiled_model, eager_model = model(), model()
+    torch._dynamo.reset()
+    compiled = torch.compile(compiled_model)
+    for size in (5, 6, 8):
+        x = torch.randn(4, size, size, 16)
+        got, expected = compiled(x), eager_model(x)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+        grads = [torch.autograd.grad(out.square().mean(), list(module.parameters()))
+                 for out, module in ((got, compiled_model), (expected, eager_model))]
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_converters_round_trip_exactly():
     module = torch.nn.ConvTranspose2d(3, 5, (4, 3), stride=(2, 1), padding=(1, 1),
                                       dilation=1, bias=True).double()

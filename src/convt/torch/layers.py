@@ -320,6 +320,12 @@ class ConvTranspose(LazyModuleMixin, ConvTransposeConfig, torch.nn.Module):
             inputs.to(dtype), self.kernel.to(dtype), self._args
         )
         if self.bias is not None:
+            if torch.compiler.is_compiling() and self.data_format == "channels_last":
+                # The window of a channels_last output is a view of channels_first memory;
+                # compiled with symbolic sizes, Inductor failed to order the strides of the
+                # bias sum of it in a model's training step (pytorch#185510, as for torch's
+                # own convolutions): a contiguous window, which Inductor fuses into the sum.
+                outputs = outputs.contiguous()
             outputs = outputs + self._bias_for_broadcast(dtype)
         outputs = self._activation(outputs)
         if self._activity_penalty is not None:

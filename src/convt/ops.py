@@ -98,7 +98,7 @@ def conv_transpose(
         data_format=data_format,
         dilation_rate=dilation_rate,
     )
-    if getattr(getattr(inputs, "device", None), "type", "cpu") == "cpu":
+    if getattr(inputs, "is_cpu", True):  # a NumPy array, or a tensor in the host's memory
         _check_fits_in_memory(output_shape, max(4, inputs.dtype.itemsize, kernel.dtype.itemsize))
     return backend.conv_transpose(inputs, kernel, args)
 

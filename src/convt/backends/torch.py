@@ -444,7 +444,7 @@ def runs_channels_last(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) ->
     """
     return (max(launch.stride) > 1 and launch.rank in _CHANNELS_LAST  # fixed by the launch
             and not _records_gradient(x, kernel)
-            and x.device.type == "cpu" and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
+            and x.is_cpu and kernel.shape[launch.rank] >= CHANNELS_LAST_MIN_FILTERS
             and _large_image(x, launch.rank) and not _vmapping())
 
 
@@ -537,7 +537,7 @@ def runs_onednn(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         >>> runs_onednn(torch.zeros(2, 64, 16, 16, 16), torch.zeros(3, 3, 3, 1, 64), launch)
         False
     """
-    if (not launch.onednn or x.device.type != "cpu" or x.dtype != torch.float32
+    if (not launch.onednn or not x.is_cpu or x.dtype != torch.float32
             or torch.compiler.is_compiling()):  # first: Dynamo warns of the lru_cache below
         return False
     return _onednn_suits(x, kernel, launch) and _onednn_enabled()
@@ -779,8 +779,8 @@ def runs_phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         >>> runs_phases(torch.zeros(16, 64, 14, 14), torch.zeros(4, 4, 16, 64), launch)
         False
     """
-    if (launch.phases is None or x.device.type != "cpu" or x.dtype != torch.float32
-            or _records_gradient(x, kernel) or kernel.shape[launch.rank] > PHASES_MAX_FILTERS):
+    if (launch.phases is None or kernel.shape[launch.rank] > PHASES_MAX_FILTERS
+            or not x.is_cpu or x.dtype != torch.float32 or _records_gradient(x, kernel)):
         return False
     if launch.rank == 3:
         return x.shape[0] > 1
@@ -880,8 +880,8 @@ def runs_fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
         False
     """
     filters, channels = kernel.shape[launch.rank], x.shape[1]
-    return (launch.rank < 3 and x.device.type == "cpu" and x.dtype == torch.float32
-            and max(launch.dilation) == 1 and filters <= FOLD_MAX_FILTERS
+    return (filters <= FOLD_MAX_FILTERS and launch.rank < 3 and x.is_cpu
+            and x.dtype == torch.float32 and max(launch.dilation) == 1
             and all(k > s for k, s in zip(launch.kernel_size, launch.stride))
             and math.prod(x.shape[2:]) * x.shape[0] * filters**2
             < FOLD_PIXELS_PER_CHANNEL * channels
@@ -942,7 +942,7 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         # torch's backward refuses this permuted layout for one channel; compiled with
         # symbolic channels (dynamic=True), Inductor cannot order its strides (as above)
         weight = weight.contiguous()
-    if (x.device.type == "cpu" and x.dtype == torch.float32
+    if (x.is_cpu and x.dtype == torch.float32
             and _left_cut_after(launch.stride, launch.padding[-1])):
         out = (_OperatorCutAfter.forward  # Dynamo breaks the graph at a Function with a jvp
                if torch.compiler.is_compiling() else _OperatorCutAfter.apply)(x, weight, launch)

@@ -704,6 +704,49 @@ def test_one_filter_3d_backward_of_a_channels_last_input_does_not_corrupt_the_he
     assert run.returncode == 0 and "survived" in run.stdout, run.stderr[-2000:]
 
 
+@pytest.mark.parametrize(("x_shape", "data_format", "filters", "kwargs"), [
+    ((2, 16, 16, 64), "channels_last", 4, dict(strides=2, output_padding=1)),
+    ((1, 33, 35, 64), "channels_last", 3, dict(strides=(1, 2), padding="same")),
+    ((2, 16, 33, 24), "channels_last", 7, dict(strides=(2, 3), output_padding=(1, 2))),
+    ((2, 64, 1, 300), "channels_last", 2, dict(strides=(1, 2), padding="same")),
+    ((1, 64, 33, 35), "channels_first", 3, dict(strides=(1, 2), padding="same")),
+])
+def test_one_by_one_kernel_gradients_of_a_channels_last_input_with_few_filters(
+        x_shape, data_format, filters, kwargs):
+    """torch 2.13's own backward of these 1 x 1 kernels with 1-7 filters, an output_padding
+    and channels_last strides gives the kernel a wrong gradient or corrupts the heap
+    (double free, or a hang); convt hands it a contiguous copy. Run apart, so that an
+    abort fails only this test (the channels_first case holds channels_last memory)."""
+    import subprocess
+    import sys
+
+    program = f"""if True:
+        import torch
+        from convt import ops
+        torch.manual_seed(0)
+        x0 = torch.randn({x_shape})
+        if {data_format == "channels_first"}:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        w0 = torch.randn(1, 1, {filters}, {x_shape[-1] if data_format == "channels_last"
+                                             else x_shape[1]})
+        kwargs = dict({kwargs}, data_format="{data_format}")
+        worst = 0.0
+        for _ in range(10):
+            grads = []
+            for x, w in ((x0, w0), (x0.double(), w0.double())):
+                x, w = x.detach().requires_grad_(), w.detach().requires_grad_()
+                y = ops.conv_transpose(x, w, **kwargs)
+                grads.append(torch.autograd.grad(y, (x, w), torch.ones_like(y)))
+            worst = max(worst, *(float((a.double() - b).abs().max())
+                                 for a, b in zip(*grads)))
+        print("survived", worst)
+    """
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0 and "survived" in run.stdout, run.stderr[-2000:]
+    assert float(run.stdout.split()[-1]) < 1e-3
+
+
 def test_a_numpy_kernel_with_a_negative_step_is_read_as_numpy_reads_it():
     kernel = np.arange(6.0).reshape(3, 1, 2)[:, ::-1]  # NumPy calls it contiguous
     x = torch.ones(1, 3, 2, dtype=torch.float64)

@@ -922,13 +922,17 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     if runs_fold(x, kernel, launch):
         return _fold(x, kernel, launch, channels_last)
     if (not x.is_contiguous() and _records_gradient(x, kernel)
-            and (kernel.shape[launch.rank] == 1 or torch.compiler.is_compiling())):
+            and (kernel.shape[launch.rank] == 1 or launch.kernel_size == (1, 1)
+                 or torch.compiler.is_compiling())):
         # torch 2.13's backward of a channels_last-strided input: with one filter, it computes
         # the input's gradient from uninitialized memory when the last spatial axis is 1 (and
-        # its stride above 1), and corrupts the heap in 3-D; compiled with symbolic sizes,
-        # Inductor cannot order its strides (pytorch#185510: every 2-D channels_last training
-        # step failed once an input size changed, as torch's own convolutions do; Dynamo
-        # does not tell traced code which sizes are symbolic). A contiguous copy is safe.
+        # its stride above 1), and corrupts the heap in 3-D; in 2-D with a 1 x 1 kernel and
+        # 1-7 filters, its kernel's gradient is wrong, or the heap corrupted, once an
+        # output_padding is asked (Keras's "same" with a stride asks one); compiled with
+        # symbolic sizes, Inductor cannot order its strides (pytorch#185510: every 2-D
+        # channels_last training step failed once an input size changed, as torch's own
+        # convolutions do; Dynamo does not tell traced code which sizes are symbolic). A
+        # contiguous copy is safe.
         x = x.contiguous()
     if runs_phases(x, kernel, launch):
         return _phases(x, kernel, launch.phases, channels_last)

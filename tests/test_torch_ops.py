@@ -710,13 +710,16 @@ def test_one_filter_3d_backward_of_a_channels_last_input_does_not_corrupt_the_he
     ((2, 16, 33, 24), "channels_last", 7, dict(strides=(2, 3), output_padding=(1, 2))),
     ((2, 64, 1, 300), "channels_last", 2, dict(strides=(1, 2), padding="same")),
     ((1, 64, 33, 35), "channels_first", 3, dict(strides=(1, 2), padding="same")),
+    ((2, 16, 16, 64), "channels_last", 8, dict(strides=2, output_padding=1)),  # torch's own
+    ((1, 33, 35, 64), "channels_last", 16, dict(strides=(1, 2), padding="same")),
 ])
 def test_one_by_one_kernel_gradients_of_a_channels_last_input_with_few_filters(
         x_shape, data_format, filters, kwargs):
     """torch 2.13's own backward of these 1 x 1 kernels with 1-7 filters, an output_padding
     and channels_last strides gives the kernel a wrong gradient or corrupts the heap
-    (double free, or a hang); convt hands it a contiguous copy. Run apart, so that an
-    abort fails only this test (the channels_first case holds channels_last memory)."""
+    (double free, or a hang); convt hands it a contiguous copy. From 8 filters torch's own
+    channels_last path is right, and convt keeps it. Run apart, so that an abort fails only
+    this test (the channels_first case holds channels_last memory)."""
     import subprocess
     import sys
 

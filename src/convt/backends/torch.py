@@ -912,6 +912,18 @@ def _fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     return _keras_window(out.movedim(1, -1) if channels_last else out, launch)
 
 
+# torch 2.13's backward of a 2-D transposed convolution with a 1 x 1 kernel, 1-7 filters
+# and an output_padding (Keras's "same" with a stride asks one), given channels_last
+# strides, returns a wrong kernel gradient or corrupts the heap (double free, segfault or
+# a hang; oneDNN "could not execute a primitive"). Probed in subprocesses, three steps
+# each: 9 of 36 random such shapes and 20 of 20 chosen ones failed; 70 random 1 x 1
+# shapes with 8-48 filters (strides 1-4, 3-256 channels, up to 64 x 64) and 150 shapes
+# with other kernels did not. From 8 filters on, torch's channels_last path is kept: a
+# contiguous copy made those training steps 1.30-2.51x slower (docs/architecture.md,
+# "A torch backward bug with 1 x 1 kernels").
+ONE_BY_ONE_COPY_MAX_FILTERS = 7
+
+
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
               channels_last: bool) -> torch.Tensor:
     """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
@@ -921,18 +933,17 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         x = x.movedim(-1, 1)
     if runs_fold(x, kernel, launch):
         return _fold(x, kernel, launch, channels_last)
-    if (not x.is_contiguous() and _records_gradient(x, kernel)
-            and (kernel.shape[launch.rank] == 1 or launch.kernel_size == (1, 1)
-                 or torch.compiler.is_compiling())):
+    filters = kernel.shape[launch.rank]
+    if (not x.is_contiguous() and _records_gradient(x, kernel) and (
+            filters == 1 or torch.compiler.is_compiling()
+            or (launch.kernel_size == (1, 1) and filters <= ONE_BY_ONE_COPY_MAX_FILTERS))):
         # torch 2.13's backward of a channels_last-strided input: with one filter, it computes
         # the input's gradient from uninitialized memory when the last spatial axis is 1 (and
         # its stride above 1), and corrupts the heap in 3-D; in 2-D with a 1 x 1 kernel and
-        # 1-7 filters, its kernel's gradient is wrong, or the heap corrupted, once an
-        # output_padding is asked (Keras's "same" with a stride asks one); compiled with
-        # symbolic sizes, Inductor cannot order its strides (pytorch#185510: every 2-D
-        # channels_last training step failed once an input size changed, as torch's own
-        # convolutions do; Dynamo does not tell traced code which sizes are symbolic). A
-        # contiguous copy is safe.
+        # few filters, see ONE_BY_ONE_COPY_MAX_FILTERS; compiled with symbolic sizes,
+        # Inductor cannot order its strides (pytorch#185510: every 2-D channels_last training
+        # step failed once an input size changed, as torch's own convolutions do; Dynamo
+        # does not tell traced code which sizes are symbolic). A contiguous copy is safe.
         x = x.contiguous()
     if runs_phases(x, kernel, launch):
         return _phases(x, kernel, launch.phases, channels_last)

@@ -717,9 +717,10 @@ def test_one_by_one_kernel_gradients_of_a_channels_last_input_with_few_filters(
         x_shape, data_format, filters, kwargs):
     """torch 2.13's own backward of these 1 x 1 kernels with 1-7 filters, an output_padding
     and channels_last strides gives the kernel a wrong gradient or corrupts the heap
-    (double free, or a hang); convt hands it a contiguous copy. From 8 filters torch's own
-    channels_last path is right, and convt keeps it. Run apart, so that an abort fails only
-    this test (the channels_first case holds channels_last memory)."""
+    (double free, or a hang); convt hands it a contiguous copy. From 8 filters convt leaves
+    torch's channels_last path in place; the cases with 8 and 16 check that it is right
+    there. Run apart, so that an abort fails only this test (the channels_first case holds
+    channels_last memory)."""
     import subprocess
     import sys
 

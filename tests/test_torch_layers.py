@@ -233,6 +233,28 @@ def test_initializer_returning_other_than_its_shape_materializes_nothing(value):
     assert layer(torch.ones(1, 4, 1)).shape == (1, 6, 2)
 
 
+def test_weights_and_outputs_larger_than_the_machine_are_refused(monkeypatch):
+    """Both layers refuse before allocating a kernel whose float64 initial values do not
+    fit twice in memory (NumPy's MemoryError or the system's OOM killer before). On torch,
+    whose layers call the backend without the op, so does an output (a fuzzed
+    ``dilation_rate=10**9`` had the process killed)."""
+    monkeypatch.setattr(convt._shapes, "PHYSICAL_MEMORY", 2**20)
+    for cls, x in ((convt.Conv2DTranspose, np.ones((1, 2, 2, 32))),
+                   (ct.Conv2DTranspose, torch.ones(1, 2, 2, 32))):
+        layer = cls(512, 3)
+        with pytest.raises(ValueError, match=r"Expected a kernel that fits twice in this "
+                                             r"machine's 1048576 bytes of memory. Received: "
+                                             r"kernel_shape=\(3, 3, 512, 32\), 1179648 bytes"):
+            layer(x)
+        assert not layer.built
+    layer = ct.Conv2DTranspose(2, 2, strides=(256, 128))
+    with pytest.raises(ValueError, match=r"Expected an output that fits twice in this machine's "
+                                         r"1048576 bytes of memory. Received: output_shape="
+                                         r"\(2, 512, 256, 2\), 2097152 bytes"):
+        layer(torch.ones(2, 2, 2, 1))
+    assert layer(torch.ones(2, 1, 1, 1)).shape == (2, 256, 128, 2)  # 512 KiB, twice fits
+
+
 def test_dtypes_follow_to_and_the_policy():
     layer = ct.Conv2DTranspose(2, 3, input_shape=(None, None, 1))
     layer.to(torch.float64)

@@ -562,6 +562,47 @@ def check_size(shape: Sequence[int | None], name: str) -> None:
         )
 
 
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return None
+
+
+PHYSICAL_MEMORY = physical_memory()
+"""Read once at import: a system call in every op would break ``torch.compile``'s graph."""
+
+
+def check_fits_in_memory(shape: Sequence[int], itemsize: int, name: str) -> None:
+    """Refuses an array that does not fit twice in the machine's memory, before anything
+    is allocated (NumPy and torch would raise MemoryError or RuntimeError, or start
+    filling it until the system kills the process).
+
+    Twice: a call holds what it makes and at least one more array of that size (a layer's
+    activation or bias sum, a window or dtype copy on torch, the float64 draws of an
+    initializer), so an output of more than half the memory cannot complete.
+
+    Args:
+        shape: the array's shape.
+        itemsize: bytes per element of what will be allocated.
+        name: what the array is (``"output"``, ``"kernel"``), for the message.
+
+    Raises:
+        ValueError: if twice its bytes exceed :data:`PHYSICAL_MEMORY`.
+
+    Example:
+        >>> check_fits_in_memory((2, 3), 4, "output")  # 24 bytes
+    """
+    needed, memory = math.prod(shape) * itemsize, PHYSICAL_MEMORY
+    if memory is not None and 2 * needed > memory:
+        raise ValueError(
+            f"Expected {'an' if name[0] in 'aeiou' else 'a'} {name} that fits twice in this "
+            f"machine's {memory} bytes of memory. Received: {name}_shape={tuple(shape)}, "
+            f"{needed} bytes"
+        )
+
+
 def kernel_parts(
     kernel_shape: Sequence[int], rank: int
 ) -> tuple[tuple[int, ...], int, int]:

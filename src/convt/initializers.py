@@ -59,6 +59,10 @@ __all__ = [
 ]
 
 # Standard deviation of a standard normal truncated to [-2, 2].
+SAMPLE_ITEMSIZE = 8
+"""Bytes per element of the float64 values that the random initializers draw before
+rounding them to the weight's dtype; the layers charge it for every new kernel."""
+
 _TRUNCATED_STDDEV = 0.87962566103423978
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from convt._arrays import host_array
-from convt._shapes import conv_transpose_output_shape, remembered_plan
+from convt._shapes import check_fits_in_memory, conv_transpose_output_shape, remembered_plan
 from convt.backends import numpy as numpy_backend
 from convt.prepared import PreparedKernel
 
@@ -62,7 +60,7 @@ def conv_transpose(
 
     Raises:
         ValueError: for invalid arguments (as ``conv_transpose_output_shape``),
-            or an output larger than the machine's memory.
+            or an output that does not fit twice in the machine's memory.
         TypeError: for arguments that are not real numbers.
 
     Returns:
@@ -98,32 +96,10 @@ def conv_transpose(
         data_format=data_format,
         dilation_rate=dilation_rate,
     )
-    if getattr(inputs, "is_cpu", True):  # a NumPy array, or a tensor in the host's memory
-        _check_fits_in_memory(output_shape, max(4, inputs.dtype.itemsize, kernel.dtype.itemsize))
+    if backend is numpy_backend:  # the torch backend checks tensors in the host's memory
+        check_fits_in_memory(output_shape, max(4, inputs.dtype.itemsize, kernel.dtype.itemsize),
+                             "output")
     return backend.conv_transpose(inputs, kernel, args)
-
-
-def physical_memory() -> int | None:
-    """This machine's memory in bytes, or None where the system does not say."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
-        return None
-
-
-PHYSICAL_MEMORY = physical_memory()
-"""Read once at import: a system call in every op would break ``torch.compile``'s graph."""
-
-
-def _check_fits_in_memory(output_shape: tuple[int, ...], itemsize: int) -> None:
-    """Refuses an output larger than the machine's memory before anything is allocated
-    (NumPy and torch would raise MemoryError or RuntimeError, or start filling it)."""
-    needed, memory = math.prod(output_shape) * itemsize, PHYSICAL_MEMORY
-    if memory is not None and needed > memory:
-        raise ValueError(
-            f"Expected an output that fits in this machine's {memory} bytes of memory. "
-            f"Received: output_shape={output_shape}, {needed} bytes"
-        )
 
 
 def _is_torch_tensor(array: Any) -> bool:

@@ -49,7 +49,13 @@ import torch
 import torch.nn.functional as F
 
 from convt._arrays import real_array
-from convt._shapes import AxisPlan, ConvTransposeArgs, plan_conv_transpose, remembered_plan
+from convt._shapes import (
+    AxisPlan,
+    ConvTransposeArgs,
+    check_fits_in_memory,
+    plan_conv_transpose,
+    remembered_plan,
+)
 
 _FUNCTIONS = {
     1: F.conv_transpose1d,
@@ -185,6 +191,10 @@ def conv_transpose(
     Returns:
         The output in ``args.data_format``, on the inputs' device.
 
+    Raises:
+        ValueError: for an output in the host's memory larger than that memory, or
+            arguments beyond torch's 32-bit limits.
+
     Example:
         >>> import torch
         >>> from convt._shapes import ConvTransposeArgs
@@ -196,10 +206,21 @@ def conv_transpose(
     channels_last = args.data_format == "channels_last"
     spatial = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
     launch = _unless_compiling(_launch_memory, _launch)(args, spatial)
+    if inputs.is_cpu:  # the layers call here directly, not through the op
+        _check_output_fits(inputs.shape[0], kernel.shape[-2], launch, channels_last, work_dtype)
     x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
     if x.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial:
         return _zeros(x, kernel, launch, channels_last).to(out_dtype)
     return _as_dtype(_METHODS[launch.method](x, kernel, launch, channels_last), out_dtype)
+
+
+def _check_output_fits(batch: int, filters: int, launch: Launch, channels_last: bool,
+                       dtype: torch.dtype) -> None:
+    """Refuses an output larger than the host's memory (torch would fail to allocate it,
+    or overflow its element count)."""
+    spatial = launch.output_spatial
+    shape = (batch, *spatial, filters) if channels_last else (batch, filters, *spatial)
+    check_fits_in_memory(shape, dtype.itemsize, "output")
 
 
 def _zeros(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,

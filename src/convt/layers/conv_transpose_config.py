@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from convt import activations, constraints, initializers, regularizers
-from convt._shapes import ConvTransposeArgs, check_size, integer_value
+from convt._shapes import ConvTransposeArgs, check_fits_in_memory, check_size, integer_value
 from convt.errors import InputRankError
 from convt.layers.input_spec import InputSpec
 
@@ -178,8 +178,10 @@ class ConvTransposeConfig:
 
         Raises:
             ValueError: unless it returned numbers of that shape (a custom
-                initializer may not); the layers ask before creating any weight.
+                initializer may not), or if the values would not fit in the
+                machine's memory; the layers ask before creating any weight.
         """
+        check_fits_in_memory(shape, initializers.SAMPLE_ITEMSIZE, name.removesuffix("_initializer"))
         value = (initializer or getattr(self, name))(shape, dtype=dtype)
         try:
             array = np.asarray(value, dtype=dtype)

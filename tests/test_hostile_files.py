@@ -146,6 +146,27 @@ def test_unknown_keys_are_refused(tmp_path):
     )
 
 
+def test_missing_arguments_and_record_dtypes_are_value_errors(tmp_path):
+    """Found by mutating configs: a missing argument raised Python's TypeError, and a
+    policy name NumPy reads as a record dtype its ValueError 'entry not a 2- or 3- tuple'."""
+    config = _with_layer(lambda layer: layer["config"].pop("filters"))
+    _refused(
+        _archive(tmp_path / "m.keras", config=config),
+        r"Expected `config` to hold the arguments \['filters'\] of Conv2DTranspose. "
+        r"Received: config=\{'name'",
+    )
+    config = _with_layer(lambda layer: layer["config"]["dtype"]["config"].update(name={"a": 1}))
+    _refused(
+        _archive(tmp_path / "d.keras", config=config),
+        r"Expected `dtype` to be one of \['float16', 'float32', 'float64', 'mixed_float16'\]. "
+        r"Received: dtype=\{'a': 1\}",
+    )
+    config, _ = _good_parts()
+    config["config"]["layers"][0]["config"]["dtype"] = {}
+    _refused(_archive(tmp_path / "i.keras", config=config),
+             r"Expected `dtype` to be one of 'float16', 'float32', 'float64'. Received: dtype=\{\}")
+
+
 def test_absurd_kernel_is_refused_before_allocation(tmp_path):
     config = _with_layer(
         lambda layer: layer["config"].update(filters=2**16, kernel_size=[512, 512])

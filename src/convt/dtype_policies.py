@@ -100,5 +100,5 @@ def _dtype_name(identifier: Any) -> str | None:
         return "float32"
     try:
         return np.dtype(identifier).name
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: a dict or list NumPy reads as a record
         return None

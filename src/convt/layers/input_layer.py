@@ -114,7 +114,7 @@ class InputLayer(Layer):
 
 def _float_dtype(dtype: Any) -> str:
     try:
-        name = np.dtype(dtype or "float32").name
+        name = np.dtype("float32" if dtype is None else dtype).name
     except (TypeError, ValueError):  # NumPy raises ValueError for some dicts and tuples
         name = None
     if name not in ("float16", "float32", "float64"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
 import re
@@ -500,12 +502,18 @@ class Layer(NodeAPI):
                 :data:`~convt.saving.serialization.MAX_CONFIG_WEIGHT_ELEMENTS`.
 
         Raises:
-            ValueError: for keys the constructor does not know, or weights
-                beyond the budget (refused before any is created).
+            ValueError: for keys the constructor does not know or a required one
+                missing, or weights beyond the budget (refused before any is created).
         """
         if not isinstance(config, dict):
             raise ValueError(
                 f"Expected `config` to be a dict. Received: config={config!r}"
+            )
+        missing = [name for name in _required_arguments(cls) if name not in config]
+        if missing:  # Python's TypeError otherwise; loaders document ValueError
+            raise ValueError(
+                f"Expected `config` to hold the arguments {missing} of {cls.__name__}. "
+                f"Received: config={config!r}"
             )
         from convt.saving import serialization  # late: saving imports the layers
 
@@ -514,3 +522,11 @@ class Layer(NodeAPI):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+@functools.cache
+def _required_arguments(cls: type) -> tuple[str, ...]:
+    """The constructor arguments of ``cls`` that have no default."""
+    parameters = inspect.signature(cls).parameters.values()
+    return tuple(p.name for p in parameters if p.default is p.empty
+                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))

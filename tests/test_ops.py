@@ -393,6 +393,11 @@ def test_absurd_output_is_refused_before_allocation():
     with pytest.raises(ValueError, match="would have more than"):
         ops.conv_transpose_output_shape((2**20, 2**20, 2**20, 1), (1, 1, 1, 1),
                                         strides=2**10)
+    # no element at all, but an axis NumPy cannot make ("Maximum allowed dimension exceeded")
+    with pytest.raises(ValueError, match=r"would have more than 1099511627776 elements \(or an "
+                                         r"axis longer than that\). Received: output_shape="
+                                         r"\(0, 9223372036854775814, 2\)"):
+        ops.conv_transpose(np.ones((0, 4, 3)), np.ones((3, 2, 3)), output_padding=2**63)
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])

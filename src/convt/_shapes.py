@@ -553,12 +553,14 @@ def check_shape(shape: Sequence[int | None], ndim: int, name: str) -> tuple[int 
 
 
 def check_size(shape: Sequence[int | None], name: str) -> None:
-    """Refuses shapes whose element count is absurd, before anything is allocated."""
+    """Refuses shapes whose element count or any axis is absurd, before anything is
+    allocated (an axis too: with another of length 0, NumPy refuses it with an error that
+    names nothing)."""
     known = [d for d in shape if d is not None]
-    if math.prod(known) > MAX_ELEMENTS:
+    if math.prod(known) > MAX_ELEMENTS or max(known, default=0) > MAX_ELEMENTS:
         raise ValueError(
-            f"The `{name}` tensor would have more than {MAX_ELEMENTS} elements. "
-            f"Received: {name}_shape={tuple(shape)}"
+            f"The `{name}` tensor would have more than {MAX_ELEMENTS} elements (or an axis "
+            f"longer than that). Received: {name}_shape={tuple(shape)}"
         )
 
 

@@ -66,7 +66,11 @@ def to_torch(layer: ConvTransposeConfig) -> torch.nn.Module:
             not carried over.
 
     Returns:
-        The torch module, with the layer's weights, on the layer's device.
+        The torch module, with the layer's weights, on the layer's device. On
+        inputs for which the layer's output has an axis of length 0 (Keras's
+        ``"same"`` with an even dilated kernel and ``output_padding=0`` on a
+        one-element axis), the module raises torch's "Output size is too small" instead of returning
+        the empty tensor the layer returns; elsewhere their values are equal.
 
     Raises:
         ValueError: if the layer is not built, is channels_last, has an

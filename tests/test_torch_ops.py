@@ -844,11 +844,15 @@ def test_second_derivatives_where_the_left_border_is_cut_after_the_operator(two_
                             "instantiated:DeprecationWarning")  # torch's own tracing of Functions
 @pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf:UserWarning")
 @pytest.mark.parametrize("rank", [1, 2])
-def test_torch_compile_traces_a_call_in_one_graph(rank):
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_torch_compile_traces_a_call_in_one_graph(rank, symbolic):
     """No graph break: the op's checks and its launch (the left border's cut included) are
-    all traceable."""
+    all traceable, with symbolic sizes too (Dynamo could not trace ``max(..., default=0)``
+    over them in the shape check, which only such sizes showed)."""
     x = torch.randn(2, 16, *(9,) * rank, requires_grad=True)
     w = torch.randn(*(5,) * rank, 8, 16, requires_grad=True)
+    if symbolic:
+        torch._dynamo.mark_dynamic(x, [0, *range(2, 2 + rank)])
     torch._dynamo.reset()
     explanation = torch._dynamo.explain(ops.conv_transpose)(
         x, w, strides=2, padding="same", data_format="channels_first")

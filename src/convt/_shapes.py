@@ -557,7 +557,7 @@ def check_size(shape: Sequence[int | None], name: str) -> None:
     allocated (an axis too: with another of length 0, NumPy refuses it with an error that
     names nothing)."""
     known = [d for d in shape if d is not None]
-    if math.prod(known) > MAX_ELEMENTS or max(known, default=0) > MAX_ELEMENTS:
+    if math.prod(known) > MAX_ELEMENTS or max([0, *known]) > MAX_ELEMENTS:  # no default=: Dynamo
         raise ValueError(
             f"The `{name}` tensor would have more than {MAX_ELEMENTS} elements (or an axis "
             f"longer than that). Received: {name}_shape={tuple(shape)}"

@@ -429,6 +429,11 @@ def test_an_output_larger_than_the_machine_is_refused_before_allocation(monkeypa
                                          r"17179869184 bytes of memory. Received: output_shape="
                                          r"\(1, 300000, 300000, 4\), 1440000000000 bytes"):
         ops.conv_transpose(x, w, strides=10**5)
+    broadcast = np.broadcast_to(np.float32(1), (2**12, 2**10, 2**10, 2))  # 4 bytes held
+    with pytest.raises(ValueError, match=r"Expected an input that fits twice in this machine's "
+                                         r"17179869184 bytes of memory. Received: input_shape="
+                                         r"\(4096, 1024, 1024, 2\), 34359738368 bytes"):
+        ops.conv_transpose(broadcast, w)
     monkeypatch.setattr(_shapes, "PHYSICAL_MEMORY", None)  # a system that does not say
     assert ops.conv_transpose(x, w, strides=2).shape == (1, 6, 6, 4)
 

@@ -253,6 +253,21 @@ def test_weights_and_outputs_larger_than_the_machine_are_refused(monkeypatch):
                                          r"\(2, 512, 256, 2\), 2097152 bytes"):
         layer(torch.ones(2, 2, 2, 1))
     assert layer(torch.ones(2, 1, 1, 1)).shape == (2, 256, 128, 2)  # 512 KiB, twice fits
+    expanded = torch.ones(1).expand(4, 256, 256, 1)  # 4 bytes held, 1 MiB read
+    with pytest.raises(ValueError, match=r"Expected an input that fits twice in this machine's "
+                                         r"1048576 bytes of memory. Received: input_shape="
+                                         r"\(4, 256, 256, 1\), 1048576 bytes"):
+        convt.ops.conv_transpose(expanded, torch.ones(1, 1, 1, 1))
+
+
+def test_numpy_layers_name_the_tensors_numpy_cannot_read():
+    """A bfloat16 or sparse tensor given to a NumPy layer: torch's own TypeError said
+    neither what was expected nor which argument it was."""
+    for tensor in (torch.ones(1, 3, 2, dtype=torch.bfloat16), torch.ones(1, 3, 2).to_sparse()):
+        with pytest.raises(TypeError, match=r"Expected `inputs` to be an array that NumPy can "
+                                            r"read. Received: inputs of type Tensor, which "
+                                            r"could not be read \("):
+            convt.Conv1DTranspose(2, 3)(tensor)
 
 
 def test_dtypes_follow_to_and_the_policy():

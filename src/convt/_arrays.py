@@ -26,6 +26,11 @@ lengths). Received: inputs=[[1.0, 2.0], [3.0]]
             f"Expected `{name}` to be a rectangular array (nested sequences of equal lengths). "
             f"Received: {name}={reprlib.repr(values)}"
         ) from error
+    except TypeError as error:  # e.g. a sparse or bfloat16 torch tensor, which NumPy cannot hold
+        raise TypeError(
+            f"Expected `{name}` to be an array that NumPy can read. Received: {name} of type "
+            f"{type(values).__name__}, which could not be read ({error})"
+        ) from error
 
 
 def real_array(values: Any, name: str, *, copy: bool = False) -> np.ndarray:

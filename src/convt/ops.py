@@ -60,7 +60,8 @@ def conv_transpose(
 
     Raises:
         ValueError: for invalid arguments (as ``conv_transpose_output_shape``),
-            or an output that does not fit twice in the machine's memory.
+            or an input or output that does not fit twice in the machine's memory
+            (an input may be a broadcast view of far more elements than it holds).
         TypeError: for arguments that are not real numbers.
 
     Returns:
@@ -97,8 +98,9 @@ def conv_transpose(
         dilation_rate=dilation_rate,
     )
     if backend is numpy_backend:  # the torch backend checks tensors in the host's memory
-        check_fits_in_memory(output_shape, max(4, inputs.dtype.itemsize, kernel.dtype.itemsize),
-                             "output")
+        itemsize = max(4, inputs.dtype.itemsize, kernel.dtype.itemsize)
+        check_fits_in_memory(inputs.shape, itemsize, "input")  # copied in the compute dtype
+        check_fits_in_memory(output_shape, itemsize, "output")
     return backend.conv_transpose(inputs, kernel, args)
 
 

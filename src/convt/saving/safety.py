@@ -105,14 +105,19 @@ def _check_member_encoding(info: zipfile.ZipInfo) -> None:
         )
 
 
+_MALFORMED_FILE_ERRORS = (TypeError, KeyError, OSError, RuntimeError, NotImplementedError,
+                          EOFError, zipfile.BadZipFile)
+
+
 @contextlib.contextmanager
 def malformed_as_value_error(what: str) -> Iterator[None]:
-    """Reports what a malformed file makes its readers raise (h5py's TypeError, KeyError
-    or OSError, zipfile's BadZipFile, a truncated stream's EOFError) as a ValueError
-    naming ``what``, the error every loader documents; ValueErrors pass unchanged."""
+    """Reports what a malformed file makes its readers raise (h5py's TypeError, KeyError,
+    OSError or RuntimeError, zipfile's BadZipFile or NotImplementedError, a truncated
+    stream's EOFError) as a ValueError naming ``what``, the error every loader documents;
+    ValueErrors pass unchanged."""
     try:
         yield
-    except (TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
+    except _MALFORMED_FILE_ERRORS as error:
         raise ValueError(
             f"Expected {what} to be well formed. Received: {type(error).__name__}: {error}"
         ) from error
@@ -122,7 +127,7 @@ def open_archive(path: str) -> zipfile.ZipFile:
     """``zipfile.ZipFile(path)``; a file that is not a zip archive is a ValueError."""
     try:
         return zipfile.ZipFile(path, "r")
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, NotImplementedError) as error:  # e.g. "zip file version 13.8"
         raise ValueError(
             f"File format not supported: expected a .keras file (a zip archive). "
             f"Received: filepath={path} ({error})"
@@ -168,10 +173,12 @@ def read_json_member(archive: zipfile.ZipFile, name: str) -> Any:
     """Parses one JSON member (its size already checked by :func:`check_archive`).
 
     Raises:
-        ValueError: for invalid or absurdly nested JSON.
+        ValueError: for a member zipfile cannot read, or invalid or absurdly nested JSON.
     """
+    with malformed_as_value_error(f"archive member '{name}'"):  # a bad CRC or header
+        data = archive.read(name)
     try:
-        return json.loads(archive.read(name).decode("utf-8"))
+        return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ValueError(
             f"Expected archive member '{name}' to be valid JSON. Received: {error}"

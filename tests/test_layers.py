@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import convt
 from convt import constraints, regularizers
-from tests import reference
+from tests import hostile, reference
 
 LAYERS = {1: convt.Conv1DTranspose, 2: convt.Conv2DTranspose, 3: convt.Conv3DTranspose}
 
@@ -460,3 +462,11 @@ def test_training_is_accepted_and_masks_are_refused_as_tf_keras_does():
         with pytest.raises(TypeError, match="does not support masking, but was passed an "
                                             "input_mask"):
             call()
+
+
+@settings(max_examples=300, deadline=None)
+@given(rank=st.integers(1, 3), arguments=st.dictionaries(
+    st.sampled_from(hostile.LAYER_ARGUMENTS), st.sampled_from(hostile.HOSTILE_VALUES), max_size=3))
+def test_hostile_arguments_build_a_working_layer_or_are_refused_clearly(rank, arguments):
+    layer_class = {1: convt.Conv1DTranspose, 2: convt.Conv2DTranspose, 3: convt.Conv3DTranspose}
+    hostile.build_and_call(layer_class[rank], rank, arguments, lambda s: np.ones(s, "float32"))

@@ -14,7 +14,7 @@ import convt
 from convt import _shapes, ops
 from convt._shapes import plan_conv_transpose, remembered_plan
 from convt.backends import numpy as numpy_backend
-from tests import reference
+from tests import hostile, reference
 
 
 def _random_case(rng, rank, spatial, kernel_size, channels, filters, data_format, batch=2):
@@ -453,3 +453,24 @@ def test_inputs_without_a_common_type_are_a_type_error():
     with pytest.raises(TypeError, match=r"Expected real-valued `inputs` and `kernel` .* "
                                         r"Received: inputs.dtype=datetime64\[s\]"):
         ops.conv_transpose(np.ones((1, 3, 2), "datetime64[s]"), np.ones((3, 1, 2)))
+
+
+HOSTILE_ARRAYS = [
+    np.ones((1, 4, 3), "float32"), np.ones((2, 3, 3, 2)), np.ones((1, 2, 2, 2, 1), "float16"),
+    np.ones((0, 4, 3)), np.ones((1, 4, 0), "float32"), np.ones(3), np.ones(()),
+    np.ones((1, 4, 3), complex), np.ones((1, 4, 3), object), np.full((1, 4, 3), "a"),
+    np.ones((1, 4, 3), bool), np.ones((1, 4, 3), np.int64), np.full((1, 4, 3), np.nan),
+    np.ones((1, 4, 3), np.longdouble), np.ones((1, 4, 3), "m8[s]"), [[[1.0, 2.0, 3.0]]], "x",
+    None, np.ones((1, 4, 3), "float32")[:, ::-1],
+    np.broadcast_to(np.float32(1), (2**20, 2**12, 3)), np.ones((3, 2, 3), "float32"),
+    np.ones((2, 2, 1, 2)), np.ones((3, 0, 3)), np.ones((2**16, 2, 3), "float32"),
+]
+"""Inputs and kernels of every kind, valid ones among them so that arguments get checked."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(inputs=st.sampled_from(HOSTILE_ARRAYS), kernel=st.sampled_from(HOSTILE_ARRAYS),
+       arguments=st.dictionaries(st.sampled_from(hostile.OP_ARGUMENTS),
+                                 st.sampled_from(hostile.HOSTILE_VALUES), max_size=3))
+def test_hostile_op_calls_compute_or_are_refused_clearly(inputs, kernel, arguments):
+    hostile.result_or_clear_refusal(lambda: ops.conv_transpose(inputs, kernel, **arguments))

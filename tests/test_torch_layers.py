@@ -7,12 +7,15 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
 import convt  # noqa: E402
 import convt.torch as ct  # noqa: E402
 from convt import activations  # noqa: E402
+from tests import hostile  # noqa: E402
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
@@ -660,3 +663,10 @@ def test_numpy_layers_take_tensors_in_set_weights_and_refuse_complex_ones_first(
     with pytest.raises(ValueError, match="to hold real numbers .* Received: dtype=torch.complex64"):
         layer.set_weights([np.zeros(before[0].shape), torch.zeros(2, dtype=torch.complex64)])
     np.testing.assert_array_equal(layer.get_weights()[0], kernel.detach().numpy())
+
+
+@settings(max_examples=200, deadline=None)
+@given(rank=st.integers(1, 3), arguments=st.dictionaries(
+    st.sampled_from(hostile.LAYER_ARGUMENTS), st.sampled_from(hostile.HOSTILE_VALUES), max_size=3))
+def test_hostile_arguments_build_a_working_module_or_are_refused_clearly(rank, arguments):
+    hostile.build_and_call(TORCH_LAYERS[rank], rank, arguments, torch.ones)

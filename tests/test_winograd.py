@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from convt._shapes import axis_plan, plan_conv_transpose
 from convt.backends import _fused, _threads, _winograd
 from convt.backends import numpy as numpy_backend
+from convt.prepared import PreparedKernel
 from tests import reference
 
 
@@ -161,6 +162,31 @@ def test_float32_error_stays_near_the_direct_sum(x_shape, kernel, strides):
                                               strides=strides, padding="same")
     assert got.dtype == np.float32
     assert np.abs(got - expected).max() <= 2e-5 * np.abs(expected).max()
+
+
+@pytest.mark.skipif(not _fused.available(), reason="Winograd's tiles need numba")
+@pytest.mark.parametrize("where", ["inputs", "kernel"])
+def test_inf_and_nan_reach_only_the_outputs_they_touch(where):
+    """Winograd's tiles mix neighbouring values: an inf and a NaN in the inputs of this
+    layer-like call (prepared kernel, Winograd chosen) made 1,536 outputs non-finite where
+    576 are, in the kernel 1,024 where 960 are. Such calls now take another algorithm,
+    whose outputs are non-finite exactly where the direct loops' are, and equal elsewhere."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 16, 16, 32)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 32, 32)) / 17).astype(np.float32)
+    args, _ = plan_conv_transpose(x.shape, w.shape, padding="same")
+    plans = args.axis_plans(x.shape[1:-1])
+    assert numpy_backend.choose_algorithm(plans, 32, 32, 2, prepared=True) == "winograd"
+    changed = x if where == "inputs" else w
+    changed[0, 1, 7, 3], changed[1, 2, 9, 10] = np.inf, np.nan
+    kernel = PreparedKernel(w)
+    for _ in range(2):  # the second call asks the kernel's kept answer
+        got = numpy_backend.conv_transpose(x, kernel, args)
+        expected = reference.conv_transpose_loops(x.astype(np.float64), w.astype(np.float64),
+                                                  padding="same")
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

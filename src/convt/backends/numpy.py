@@ -284,6 +284,9 @@ def conv_transpose(
             prepared, kept = recognize(kernel)
         chosen = algorithm or choose_algorithm(
             plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype, prepared=kept)
+        if chosen == "winograd" and not algorithm and not _all_finite(x, kernel, prepared):
+            chosen = choose_algorithm(plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype,
+                                      prepared=kept, winograd=False)
         out = uninitialized(shape, work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
         pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
@@ -296,6 +299,29 @@ def conv_transpose(
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+def _all_finite(x: np.ndarray, kernel: np.ndarray, prepared: PreparedKernel | None) -> bool:
+    """False when an input or kernel value is inf or NaN.
+
+    Winograd's transforms mix neighbouring values, so such a value would reach outputs
+    that it cannot touch (an inf input of a 3-D call made 4,704 outputs non-finite where
+    432 are); the other algorithms multiply each input by each weight alone. A sum of
+    squares tells (BLAS's dot, a third of a NumPy sum's time): any inf or NaN makes it
+    non-finite, and so do finite values whose squares overflow, which only costs
+    Winograd's speed. A prepared kernel's answer is kept with it.
+    """
+    if prepared is None:
+        kernel_finite = _squares_finite(kernel)
+    else:
+        kernel_finite = prepared.derived(("finite", kernel.dtype.str),
+                                         lambda: np.asarray(_squares_finite(kernel)))
+    return bool(kernel_finite) and _squares_finite(x)
+
+
+def _squares_finite(array: np.ndarray) -> bool:
+    flat = array.reshape(-1)
+    return bool(np.isfinite(np.dot(flat, flat)))
 
 
 def _recognizable(kernel: np.ndarray, plans: tuple[AxisPlan, ...], batch: int) -> bool:
@@ -328,12 +354,13 @@ def choose_algorithm(
     *,
     dtype: np.dtype | type = np.float32,
     prepared: bool = False,
+    winograd: bool = True,
 ) -> str:
     """The faster algorithm for this geometry (the rule of docs/architecture.md).
 
     Winograd when it pays (float32 with numba, :data:`WINOGRAD_MIN_GAIN`; with
     a ``prepared`` kernel its transform is not counted, being kept from the
-    first call).
+    first call) and ``winograd`` allows it.
     Otherwise overlap-add when its passes are compiled (:data:`ACCELERATE`;
     not for kernels twice the stride), when the taps tile the output
     (``kernel == stride``), when the outputs have at most half the inputs'
@@ -341,7 +368,7 @@ def choose_algorithm(
     window crops the first axis and there are enough filters. Sub-pixel
     phases otherwise.
     """
-    if _takes_winograd(plans, channels, filters, batch, dtype, prepared):
+    if winograd and _takes_winograd(plans, channels, filters, batch, dtype, prepared):
         return "winograd"
     if (
         math.prod(p.stride for p in plans) > MAX_PHASES

@@ -58,11 +58,11 @@ __all__ = [
     "serialize",
 ]
 
-# Standard deviation of a standard normal truncated to [-2, 2].
 SAMPLE_ITEMSIZE = 8
 """Bytes per element of the float64 values that the random initializers draw before
-rounding them to the weight's dtype; the layers charge it for every new kernel."""
+rounding them to the weight's dtype; the layers charge it for every new weight."""
 
+# Standard deviation of a standard normal truncated to [-2, 2].
 _TRUNCATED_STDDEV = 0.87962566103423978
 
 

@@ -26,7 +26,9 @@ MAX_DERIVED = 8
 """Derived arrays kept per prepared kernel, least recently used dropped first.
 
 One is kept per group of sub-pixel phases and dtype, which the layer's arguments
-fix; a kernel used with many different arguments keeps only the latest."""
+fix, and one per dtype saying whether every value is finite (Winograd's tiles take
+only finite kernels); a kernel used with many different arguments keeps only the
+latest."""
 
 RECOGNIZED_KERNELS = 4
 """Plain kernel arrays the NumPy backend keeps prepared (:func:`recognize`), least

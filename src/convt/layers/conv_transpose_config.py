@@ -178,8 +178,8 @@ class ConvTransposeConfig:
 
         Raises:
             ValueError: unless it returned numbers of that shape (a custom
-                initializer may not), or if the values would not fit in the
-                machine's memory; the layers ask before creating any weight.
+                initializer may not), or if its float64 values would not fit twice
+                in the machine's memory; the layers ask before creating any weight.
         """
         check_fits_in_memory(shape, initializers.SAMPLE_ITEMSIZE, name.removesuffix("_initializer"))
         value = (initializer or getattr(self, name))(shape, dtype=dtype)

@@ -69,8 +69,9 @@ def to_torch(layer: ConvTransposeConfig) -> torch.nn.Module:
         The torch module, with the layer's weights, on the layer's device. On
         inputs for which the layer's output has an axis of length 0 (Keras's
         ``"same"`` with an even dilated kernel and ``output_padding=0`` on a
-        one-element axis), the module raises torch's "Output size is too small" instead of returning
-        the empty tensor the layer returns; elsewhere their values are equal.
+        one-element axis), the module raises torch's "Output size is too
+        small" instead of returning the empty tensor the layer returns;
+        elsewhere their values are equal.
 
     Raises:
         ValueError: if the layer is not built, is channels_last, has an

@@ -190,6 +190,10 @@ def test_weights_round_trip_and_checks():
                                          r"numbers \(float, int or bool\). Received: dtype=<U1"):
         layer.set_weights([kernel * 0, np.array(["a", "b", "c"])])
     np.testing.assert_array_equal(layer.kernel.numpy(), kernel)  # nor by a later bad dtype
+    for weights in (None, 3, "ab", {"kernel": kernel}):  # Python's "not iterable" before
+        with pytest.raises(TypeError, match=r"Expected `weights` to be a list of arrays, one "
+                                            r"per weight of the layer. Received: weights="):
+            layer.set_weights(weights)
 
 
 def test_trainable_false_moves_weights():

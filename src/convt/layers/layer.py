@@ -7,10 +7,11 @@ import inspect
 import math
 import os
 import re
+import reprlib
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,16 @@ def assign_weights(
         weights: one array-like per variable.
         owner: ``"layer"`` or ``"model"``, for the messages.
         name: the owner's name, for the messages.
+
+    Raises:
+        TypeError: for ``weights`` that is not a list (or another iterable) of arrays.
+        ValueError: for a count or a shape that differs, or values that are not real numbers.
     """
+    if isinstance(weights, (str, bytes, Mapping)) or not isinstance(weights, Iterable):
+        raise TypeError(
+            f"Expected `weights` to be a list of arrays, one per weight of the {owner}. "
+            f"Received: weights={reprlib.repr(weights)}"
+        )
     weights = list(weights)
     if len(weights) != len(variables):
         raise ValueError(
@@ -329,6 +339,8 @@ class Layer(NodeAPI):
 
         Raises:
             ValueError: if the count or any shape differs; no weight changes then.
+            TypeError: if ``weights`` is not a list of arrays (e.g. None or one array's
+                number).
         """
         assign_weights(self._variables, weights, owner="layer", name=self.name)
 

@@ -251,6 +251,8 @@ class Model:
 
         Raises:
             ValueError: if the count or a shape differs; no weight changes then.
+            TypeError: if ``weights`` is not a list of arrays (e.g. None or one array's
+                number).
         """
         assign_weights(self.weights, weights, owner="model", name=self.name)
 

@@ -434,6 +434,11 @@ def test_an_output_larger_than_the_machine_is_refused_before_allocation(monkeypa
                                          r"17179869184 bytes of memory. Received: input_shape="
                                          r"\(4096, 1024, 1024, 2\), 34359738368 bytes"):
         ops.conv_transpose(broadcast, w)
+    kernel = np.broadcast_to(np.float32(1), (2**20, 2**12, 1, 2))  # found by the property test
+    with pytest.raises(ValueError, match=r"Expected a kernel that fits twice in this machine's "
+                                         r"17179869184 bytes of memory. Received: kernel_shape="
+                                         r"\(1048576, 4096, 1, 2\), 34359738368 bytes"):
+        ops.conv_transpose(np.ones((0, 4, 4, 2), "float32"), kernel)
     monkeypatch.setattr(_shapes, "PHYSICAL_MEMORY", None)  # a system that does not say
     assert ops.conv_transpose(x, w, strides=2).shape == (1, 6, 6, 4)
 

@@ -60,8 +60,9 @@ def conv_transpose(
 
     Raises:
         ValueError: for invalid arguments (as ``conv_transpose_output_shape``),
-            or an input or output that does not fit twice in the machine's memory
-            (an input may be a broadcast view of far more elements than it holds).
+            or an input, kernel or output that does not fit twice in the machine's
+            memory (an argument may be a broadcast view of far more elements than it
+            holds).
         TypeError: for arguments that are not real numbers.
 
     Returns:
@@ -99,8 +100,9 @@ def conv_transpose(
     )
     if backend is numpy_backend:  # the torch backend checks tensors in the host's memory
         itemsize = max(4, inputs.dtype.itemsize, kernel.dtype.itemsize)
-        check_fits_in_memory(inputs.shape, itemsize, "input")  # copied in the compute dtype
-        check_fits_in_memory(output_shape, itemsize, "output")
+        for name, shape in (("input", inputs.shape), ("kernel", kernel.shape),
+                            ("output", output_shape)):  # the first two copied in that dtype
+            check_fits_in_memory(shape, itemsize, name)
     return backend.conv_transpose(inputs, kernel, args)
 
 

@@ -192,8 +192,8 @@ def conv_transpose(
         The output in ``args.data_format``, on the inputs' device.
 
     Raises:
-        ValueError: for an input or output in the host's memory that does not fit
-            twice in it, or arguments beyond torch's 32-bit limits.
+        ValueError: for an input, kernel or output in the host's memory that does not
+            fit twice in it, or arguments beyond torch's 32-bit limits.
 
     Example:
         >>> import torch
@@ -207,21 +207,21 @@ def conv_transpose(
     spatial = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
     launch = _unless_compiling(_launch_memory, _launch)(args, spatial)
     if inputs.is_cpu:  # the layers call here directly, not through the op
-        _check_fits(inputs.shape, kernel.shape[-2], launch, channels_last, work_dtype)
+        _check_fits(inputs.shape, kernel.shape, launch, channels_last, work_dtype)
     x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
     if x.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial:
         return _zeros(x, kernel, launch, channels_last).to(out_dtype)
     return _as_dtype(_METHODS[launch.method](x, kernel, launch, channels_last), out_dtype)
 
 
-def _check_fits(input_shape: torch.Size, filters: int, launch: Launch, channels_last: bool,
-                dtype: torch.dtype) -> None:
-    """Refuses an input (which may be an expanded view of far more elements than it holds,
-    and is copied by some routes) or an output larger than the host's memory can take:
+def _check_fits(input_shape: torch.Size, kernel_shape: torch.Size, launch: Launch,
+                channels_last: bool, dtype: torch.dtype) -> None:
+    """Refuses an input or kernel (either may be an expanded view of far more elements than
+    it holds, which some routes copy) or an output larger than the host's memory can take:
     torch would fail to allocate it, or overflow its element count."""
     check_fits_in_memory(input_shape, dtype.itemsize, "input")
-    spatial = launch.output_spatial
-    batch = input_shape[0]
+    check_fits_in_memory(kernel_shape, dtype.itemsize, "kernel")
+    spatial, batch, filters = launch.output_spatial, input_shape[0], kernel_shape[-2]
     shape = (batch, *spatial, filters) if channels_last else (batch, filters, *spatial)
     check_fits_in_memory(shape, dtype.itemsize, "output")
 

@@ -315,9 +315,10 @@ def test_inputs_are_matched_by_name_and_never_by_luck():
                                 r"the end of each column. Received: positions=\[0.5\]"),
         (dict(positions=[0.5, 0.4, 1.0]), r"Received: positions=\[0.5, 0.4, 1.0\]"),
         (dict(positions="abc"), r"Received: positions='abc'"),
-        (dict(line_length=0), r"Expected `line_length` to be a positive integer. "
-                              r"Received: line_length=0"),
+        (dict(line_length=0), r"Expected `line_length` to be a positive integer of at most "
+                              r"10000. Received: line_length=0"),
         (dict(line_length="wide"), r"Received: line_length='wide'"),
+        (dict(line_length=2**63), r"Received: line_length=9223372036854775808"),  # OverflowError
     ],
 )
 def test_summary_layout_errors_print_nothing(arguments, message):
@@ -326,6 +327,29 @@ def test_summary_layout_errors_print_nothing(arguments, message):
     with pytest.raises(ValueError, match=message):
         model.summary(print_fn=lines.append, **arguments)
     assert lines == []
+
+
+def test_get_layer_by_name_or_index_and_sequential_of_a_non_list():
+    """Keras 3's ``get_layer(name=None, index=None)``; an index was not accepted, and a
+    name that is an array raised NumPy's "truth value ... is ambiguous"."""
+    first, second = convt.Conv1DTranspose(2, 3, name="a"), convt.Conv1DTranspose(1, 2, name="b")
+    model = convt.Sequential([first, second])
+    assert model.get_layer("b") is second and model.get_layer(index=-2) is first
+    with pytest.raises(ValueError, match="Was asked to retrieve layer at index 2 but model "
+                                         "only has 2 layers."):
+        model.get_layer(index=2)
+    with pytest.raises(ValueError, match=r"Provide either a layer name or a layer index, not "
+                                         r"both. Received: name='a', index=0"):
+        model.get_layer("a", 0)
+    with pytest.raises(ValueError, match=r"Received: name=None, index=None"):
+        model.get_layer()
+    with pytest.raises(TypeError, match=r"Expected `name` to be a string. Received: name=array"):
+        model.get_layer(np.array([1, 2]))
+    with pytest.raises(TypeError, match=r"Expected `index` to be an integer. Received: index=1.0"):
+        model.get_layer(index=1.0)
+    with pytest.raises(TypeError, match=r"Expected `layers` to be a list of layers. "
+                                        r"Received: layers=True"):  # "'bool' object is not ..."
+        convt.Sequential(True)
 
 
 def test_model_with_an_unused_input_saves_and_loads(tmp_path):

@@ -145,11 +145,17 @@ def test_calls_with_different_shapes_make_input_shape_ill_defined():
 def test_node_index_out_of_range_is_a_value_error(method, attribute):
     layer = convt.Conv1DTranspose(2, 3)
     layer(convt.Input(shape=(4, 1)))
-    with pytest.raises(ValueError) as error:
-        getattr(layer, method)(3)
-    assert str(error.value) == (
-        f"Asked to get {attribute} at node 3, but the layer has only 1 inbound nodes."
-    )
+    for index in (3, -2, -(10**20)):  # -10**20 raised Python's IndexError
+        with pytest.raises(ValueError) as error:
+            getattr(layer, method)(index)
+        assert str(error.value) == (
+            f"Asked to get {attribute} at node {index}, but the layer has only 1 inbound nodes."
+        )
+    assert getattr(layer, method)(-1) == getattr(layer, method)(0)
+    for index in (None, 1.0, True):  # None: Python's "'>' not supported"
+        with pytest.raises(TypeError, match=r"Expected `node_index` to be an integer. "
+                                            rf"Received: node_index={index}"):
+            getattr(layer, method)(index)
 
 
 def test_compute_mask_returns_none_and_refuses_a_mask():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from convt._shapes import is_integer
 from convt.symbolic import Node, flatten
 
 
@@ -38,12 +39,16 @@ class NodeAPI:
             raise RuntimeError(
                 f"The layer has never been called and thus has no defined {attribute_name}."
             )
-        if not len(self._inbound_nodes) > node_index:
+        count = len(self._inbound_nodes)
+        if not is_integer(node_index):  # Python's comparison or index error otherwise
+            raise TypeError(
+                f"Expected `node_index` to be an integer. Received: node_index={node_index!r}")
+        if not -count <= node_index < count:
             raise ValueError(
                 f"Asked to get {attribute_name} at node {node_index}, but the layer has "
-                f"only {len(self._inbound_nodes)} inbound nodes."
+                f"only {count} inbound nodes."
             )
-        values = getattr(self._inbound_nodes[node_index], attribute)
+        values = getattr(self._inbound_nodes[int(node_index)], attribute)
         return values[0] if len(values) == 1 else list(values)
 
     def _only_node_attribute(self, attribute: str, kind: str, getter: str) -> Any:

@@ -87,18 +87,41 @@ class Model:
         """The layers, in Keras's order (inputs first)."""
         return list(self._layers)
 
-    def get_layer(self, name: str) -> Layer:
-        """The layer called ``name``.
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name``, or the one at ``index`` of :attr:`layers`, as Keras 3.
 
         Raises:
-            ValueError: if the model has no such layer.
+            ValueError: for both or neither argument, no such layer or an index out of
+                range.
+            TypeError: for a name that is not a string or an index that is not an integer.
         """
-        for layer in self._layers:
+        if (name is None) == (index is None):
+            raise ValueError(
+                "Provide either a layer name or a layer index, not both. "
+                f"Received: name={name!r}, index={index!r}"
+            )
+        if index is not None:
+            return self._layer_at(index)
+        if not isinstance(name, str):
+            raise TypeError(f"Expected `name` to be a string. Received: name={name!r}")
+        layers = self.layers
+        for layer in layers:
             if layer.name == name:
                 return layer
         raise ValueError(
-            f"No such layer: {name}. Existing layers are: {[layer.name for layer in self._layers]}."
+            f"No such layer: {name}. Existing layers are: {[layer.name for layer in layers]}."
         )
+
+    def _layer_at(self, index: int) -> Layer:
+        layers = self.layers
+        if not is_integer(index):
+            raise TypeError(f"Expected `index` to be an integer. Received: index={index!r}")
+        if not -len(layers) <= index < len(layers):
+            raise ValueError(
+                f"Was asked to retrieve layer at index {index} but model only has "
+                f"{len(layers)} layers."
+            )
+        return layers[int(index)]
 
     trainable = Layer.trainable
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from convt.layers.input_layer import InputLayer
@@ -32,6 +32,10 @@ class Sequential(Model):
         name: the model name (unique by default).
         trainable: whether the weights are trainable.
 
+    Raises:
+        TypeError: for ``layers`` that is not a list (or another iterable) of layers.
+        ValueError: as :meth:`add` raises for one of them.
+
     Example:
         >>> import convt
         >>> model = convt.Sequential([convt.Conv2DTranspose(4, 3, input_shape=(5, 5, 3))])
@@ -52,7 +56,11 @@ class Sequential(Model):
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
         self._unbuilt()
-        for layer in layers or []:
+        if layers is not None and (isinstance(layers, (str, bytes, Mapping))
+                                   or not isinstance(layers, Iterable)):
+            raise TypeError(
+                f"Expected `layers` to be a list of layers. Received: layers={layers!r}")
+        for layer in layers if layers is not None else []:
             self.add(layer)
         if trainable is not True:
             self.trainable = trainable  # validates, then freezes every layer

@@ -19,6 +19,11 @@ _GRAPH = (98, (0.33, 0.55, 0.67, 1.0), ["Layer (type)", "Output Shape", "Param #
 _BREAKS = ("),", "},", "],", "',")
 
 
+MAX_LINE_LENGTH = 10_000
+"""The widest table printed: wider, Python cannot repeat a rule's character (2**63 raised
+OverflowError) or the line fills memory."""
+
+
 def print_summary(
     model: Any,
     *,
@@ -30,8 +35,9 @@ def print_summary(
 
     Raises:
         ValueError: for a Sequential model not built yet, a ``line_length``
-            that is not a positive integer, or ``positions`` that are not one
-            increasing positive number per column (nothing is printed).
+            that is not a positive integer up to :data:`MAX_LINE_LENGTH`, or
+            ``positions`` that are not one increasing positive number per column
+            (nothing is printed).
     """
     if not getattr(model, "built", True):
         raise ValueError(
@@ -41,9 +47,9 @@ def print_summary(
     chain = _is_chain(model)
     default_length, default_positions, headers = _CHAIN if chain else _GRAPH
     line_length = default_length if line_length is None else line_length
-    if not is_integer(line_length) or line_length <= 0:
+    if not is_integer(line_length) or not 0 < line_length <= MAX_LINE_LENGTH:
         raise ValueError(
-            "Expected `line_length` to be a positive integer. "
+            f"Expected `line_length` to be a positive integer of at most {MAX_LINE_LENGTH}. "
             f"Received: line_length={line_length!r}"
         )
     positions = _checked_positions(default_positions if positions is None else positions,

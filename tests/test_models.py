@@ -338,8 +338,8 @@ def test_get_layer_by_name_or_index_and_sequential_of_a_non_list():
     with pytest.raises(ValueError, match="Was asked to retrieve layer at index 2 but model "
                                          "only has 2 layers."):
         model.get_layer(index=2)
-    with pytest.raises(ValueError, match=r"Provide either a layer name or a layer index, not "
-                                         r"both. Received: name='a', index=0"):
+    with pytest.raises(ValueError, match=r"Expected exactly one of a layer name and a layer "
+                                         r"index. Received: name='a', index=0"):
         model.get_layer("a", 0)
     with pytest.raises(ValueError, match=r"Received: name=None, index=None"):
         model.get_layer()

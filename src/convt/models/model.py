@@ -97,7 +97,7 @@ class Model:
         """
         if (name is None) == (index is None):
             raise ValueError(
-                "Provide either a layer name or a layer index, not both. "
+                "Expected exactly one of a layer name and a layer index. "
                 f"Received: name={name!r}, index={index!r}"
             )
         if index is not None:

@@ -605,6 +605,16 @@ def check_fits_in_memory(shape: Sequence[int], itemsize: int, name: str) -> None
         )
 
 
+def check_call_fits(itemsize: int, **shapes: Sequence[int]) -> None:
+    """:func:`check_fits_in_memory` for each named array of one call, in the order given.
+
+    Example:
+        >>> check_call_fits(4, input=(1, 3, 2), kernel=(3, 4, 2), output=(1, 5, 4))
+    """
+    for name, shape in shapes.items():
+        check_fits_in_memory(shape, itemsize, name)
+
+
 def kernel_parts(
     kernel_shape: Sequence[int], rank: int
 ) -> tuple[tuple[int, ...], int, int]:

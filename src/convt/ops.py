@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from convt._arrays import host_array
-from convt._shapes import check_fits_in_memory, conv_transpose_output_shape, remembered_plan
+from convt._shapes import check_call_fits, conv_transpose_output_shape, remembered_plan
 from convt.backends import numpy as numpy_backend
 from convt.prepared import PreparedKernel
 
@@ -99,10 +99,8 @@ def conv_transpose(
         dilation_rate=dilation_rate,
     )
     if backend is numpy_backend:  # the torch backend checks tensors in the host's memory
-        itemsize = max(4, inputs.dtype.itemsize, kernel.dtype.itemsize)
-        for name, shape in (("input", inputs.shape), ("kernel", kernel.shape),
-                            ("output", output_shape)):  # the first two copied in that dtype
-            check_fits_in_memory(shape, itemsize, name)
+        itemsize = max(4, inputs.dtype.itemsize, kernel.dtype.itemsize)  # of the copies made
+        check_call_fits(itemsize, input=inputs.shape, kernel=kernel.shape, output=output_shape)
     return backend.conv_transpose(inputs, kernel, args)
 
 

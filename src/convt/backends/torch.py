@@ -52,7 +52,7 @@ from convt._arrays import real_array
 from convt._shapes import (
     AxisPlan,
     ConvTransposeArgs,
-    check_fits_in_memory,
+    check_call_fits,
     plan_conv_transpose,
     remembered_plan,
 )
@@ -219,11 +219,9 @@ def _check_fits(input_shape: torch.Size, kernel_shape: torch.Size, launch: Launc
     """Refuses an input or kernel (either may be an expanded view of far more elements than
     it holds, which some routes copy) or an output larger than the host's memory can take:
     torch would fail to allocate it, or overflow its element count."""
-    check_fits_in_memory(input_shape, dtype.itemsize, "input")
-    check_fits_in_memory(kernel_shape, dtype.itemsize, "kernel")
     spatial, batch, filters = launch.output_spatial, input_shape[0], kernel_shape[-2]
-    shape = (batch, *spatial, filters) if channels_last else (batch, filters, *spatial)
-    check_fits_in_memory(shape, dtype.itemsize, "output")
+    output = (batch, *spatial, filters) if channels_last else (batch, filters, *spatial)
+    check_call_fits(dtype.itemsize, input=input_shape, kernel=kernel_shape, output=output)
 
 
 def _zeros(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,

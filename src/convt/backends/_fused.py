@@ -174,15 +174,19 @@ def _plane_adds_loop(planes, out, axis0, axis1, axis2):
             first1, stop1, output1 = reaches1[t1, 0], reaches1[t1, 1], reaches1[t1, 2]
             for t2 in range(planes.shape[2]):
                 first2, stop2, output2 = reaches2[t2, 0], reaches2[t2, 1], reaches2[t2, 2]
+                # With no input in reach (first2 == stop2) the source run is empty and the
+                # loop below adds nothing, whatever slice of the output this end gives.
+                last2 = output2 + (stop2 - first2 - 1) * stride2
                 for c in range(planes.shape[3]):
                     for b in range(planes.shape[4]):
                         for i0 in range(first0, stop0):
                             o0 = output0 + (i0 - first0) * stride0
                             for i1 in range(first1, stop1):
                                 o1 = output1 + (i1 - first1) * stride1
-                                for i2 in range(first2, stop2):
-                                    o2 = output2 + (i2 - first2) * stride2
-                                    out[b, o0, o1, o2, c] += planes[t0, t1, t2, c, b, i0, i1, i2]
+                                source = planes[t0, t1, t2, c, b, i0, i1, first2:stop2]
+                                target = out[b, o0, o1, output2:last2 + 1:stride2, c]
+                                for i2 in range(source.shape[0]):
+                                    target[i2] += source[i2]
 
 
 @functools.lru_cache(maxsize=1024)

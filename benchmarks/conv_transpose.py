@@ -43,7 +43,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks import peers  # noqa: E402
+from benchmarks import peers, stolen_time  # noqa: E402
 from benchmarks.cases import CASES, Case  # noqa: E402
 from convt import ops  # noqa: E402
 from convt.backends import _fused, _threads  # noqa: E402
@@ -362,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = options.case or list(CASES)
     impls = options.impl or list(peers.IMPLEMENTATIONS)
     pacing = NO_PACING if options.tiny else Pacing()
+    steal_before = stolen_time.counters()
     gemm_before = gemm_rate()
     print(f"float32 GEMM 2048^3 (best of 10): {gemm_before:.1f} GFLOP/s", flush=True)
     results = []
@@ -371,7 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(result)
         print(_progress_line(result), flush=True)
     gemm = max(gemm_before, gemm_rate())
-    print(f"float32 GEMM 2048^3, best before and after: {gemm:.1f} GFLOP/s", flush=True)
+    stolen = stolen_time.stolen_share(steal_before, stolen_time.counters())
+    print(f"float32 GEMM 2048^3, best before and after: {gemm:.1f} GFLOP/s; "
+          f"{stolen_time.describe(stolen)}", flush=True)
     _set_gemm_fractions(results, gemm)
     memory = [row for name in MEMORY_CASES if "convt" in impls
               for row in memory_by_batch(CASES[name].tiny() if options.tiny else CASES[name])]
@@ -380,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": "python -m benchmarks.conv_transpose " + " ".join(argv or sys.argv[1:]),
         "machine": machine(),
         "gemm_gflops": gemm,
+        "stolen_share": stolen,
         "tiny": options.tiny,
         "repeat": options.repeat,
         "pacing": asdict(pacing),

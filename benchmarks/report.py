@@ -6,6 +6,7 @@ import math
 import statistics
 from typing import Any
 
+from benchmarks import stolen_time
 from benchmarks.peers import OWN
 
 TARGET_GEMM_FRACTION = 0.85
@@ -137,7 +138,8 @@ def _protocol_line(report: dict[str, Any]) -> str:
         "time): implementations were interleaved sample by sample, each sample after a "
         f"{pacing['settle_seconds']:g} s pause (so no thread pool still spins) and "
         f"{pacing['warm_seconds']:g} s of warm-up calls; compare the ratios within a row rather "
-        "than absolute times across runs"
+        "than absolute times across runs; "
+        f"{stolen_time.describe(report.get('stolen_share'))}"
     )
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import stolen_time
 from benchmarks.cases import CASES, Case
 from convt._shapes import AxisPlan, plan_conv_transpose
 
@@ -300,9 +301,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     if args.tiny:
         cases = [case.tiny() for case in cases]
     records = []
+    steal_before = stolen_time.counters()
     for case in cases:
         records += run_case(case, args.impl or IMPLS, args.mode or MODES, args.repeat,
                             "float64" if args.tiny else "float32")
+    stolen = stolen_time.stolen_share(steal_before, stolen_time.counters())
     _ratios(records)
     print(f"{'case':<14}{'impl':<12}{'mode':<9}{'median ms':>11}{'GFLOP/s':>9}{'vs torch':>10}")
     for r in records:
@@ -311,12 +314,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             continue
         print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['seconds'] * 1e3:>11.3f}"
               f"{r['gflops']:>9.2f}{r.get('vs_torch', float('nan')):>10.3f}")
+    print(f"During the run, {stolen_time.describe(stolen)}.")
     if args.markdown:
         with open(args.markdown, "w") as file:
-            file.write(markdown_table(records))
+            file.write(f"{markdown_table(records)}\nDuring the run, "
+                       f"{stolen_time.describe(stolen)}.\n")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"machine": machine(), "records": records}, file, indent=1)
+            json.dump({"machine": machine(), "stolen_share": stolen, "records": records},
+                      file, indent=1)
     return records
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import conv_transpose, peers
+from benchmarks import conv_transpose, peers, stolen_time
 from benchmarks.cases import CASES
 
 INSTALLED = ["convt", "convt_prepared"] + [
@@ -38,6 +38,7 @@ def test_tiny_run_verifies_every_case(tmp_path):
     table = markdown_path.read_text()
     assert all(f"| {name} |" in table for name in CASES)
     assert "the op given a kernel prepared before timing (`convt_prepared`" in table
+    assert "; steal time " in table
 
 
 def test_convt_prepared_is_not_a_peer():
@@ -112,3 +113,26 @@ def test_tiny_report_says_how_it_was_paced(tmp_path):
     table = markdown.read_text()
     assert "after a 0 s pause (so no thread pool still spins) and 0 s of warm-up" in table
     assert "(the tiny sizes CI runs to check every value; these times compare nothing)" in table
+
+
+@pytest.mark.parametrize("stat_text, expected", [
+    ("cpu  10 0 5 80 0 0 0 5 0 0\ncpu0 5 0 2 40 0 0 0 3 0 0\n", (5, 100)),
+    ("cpu  1 2 3 4 5 6 7\n", None),  # a kernel that does not count steal time
+    ("intr 5 0\n", None),
+    ("", None),
+])
+def test_steal_time_is_read_from_the_first_line_of_proc_stat(stat_text, expected):
+    assert stolen_time.counters(stat_text) == expected
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    ((5, 100), (55, 300), 0.25),
+    ((5, 100), (5, 100), None),  # no tick between the readings
+    (None, (5, 100), None),
+])
+def test_stolen_share_and_its_clause(before, after, expected):
+    share = stolen_time.stolen_share(before, after)
+    assert share == expected
+    assert stolen_time.describe(share) == (
+        "steal time not counted (no /proc/stat)" if expected is None else
+        "steal time 25%: the host ran other machines for that share of the CPUs' time")

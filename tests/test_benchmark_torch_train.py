@@ -25,7 +25,9 @@ def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
     assert "vs torch" in capsys.readouterr().out
     lines = table.read_text().splitlines()
     assert lines[0] == ("| case | convt forward | torch forward | convt train | torch train |")
-    assert len(lines) == 2 + len(torch_train.CASES)
+    assert len(lines) == 2 + len(torch_train.CASES) + 2
+    assert lines[-1].startswith("During the run, steal time ")
+    assert "stolen_share" in saved
     assert lines[2].startswith("| keras_doc | ") and lines[2].count("x |") == 2
 
 

@@ -153,6 +153,25 @@ def test_without_numba_the_canvas_adds(monkeypatch):
     assert canvases
 
 
+@pytest.mark.parametrize("accelerate", [True, False])
+def test_plane_adds_read_tap_major_planes_when_compiled(monkeypatch, accelerate):
+    """The compiled adds get contiguous planes (each input row's products in a row); NumPy's
+    per-tap adds get the pixel-major GEMM's transposed view."""
+    monkeypatch.setattr(numpy_backend, "ACCELERATE", accelerate)
+    layouts = []
+    original = numpy_backend._add_tap_planes
+
+    def recording(out, planes, *args, **kwargs):
+        layouts.append(planes.strides[-1] == planes.itemsize)
+        return original(out, planes, *args, **kwargs)
+
+    monkeypatch.setattr(numpy_backend, "_add_tap_planes", recording)
+    geometry = GEOMETRIES["2d_same"]
+    x, w = _arrays(geometry, filters=1)
+    _run(x, w, geometry, "scatter")
+    assert layouts and set(layouts) == {accelerate and _fused.available()}
+
+
 def test_import_convt_does_not_import_numba():
     code = "import sys, convt; convt.ops; assert 'numba' not in sys.modules, 'numba imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -491,23 +491,29 @@ def uninitialized(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
-def _chunks_store_every_output(
+def _stored_box(
     weights: np.ndarray, plans: tuple[AxisPlan, ...], spatial: tuple[int, ...]
-) -> bool:
-    """True when overlap-add's chunks, each owning its outputs, store every output element.
+) -> tuple[tuple[int, int], ...] | None:
+    """Per axis, the ``(first, stop)`` outputs that overlap-add's chunks store when each owns
+    its outputs; None when they add into them instead.
 
-    The taps tile the full scatter and Keras's window lies inside it (no zeros
-    appended by ``output_padding``), or the compiled loop sums each output's taps
-    and the inputs reach every output of the window (outputs they reach with no
-    tap are stored as zeros).
+    The chunks store when the taps tile the full scatter, or when the compiled loop sums
+    each output's taps (storing zeros where the inputs reach an output with no tap). Either
+    way they store the range of outputs that the inputs reach; outside it, where
+    ``output_padding`` appends zeros, nothing is written.
     """
-    if _taps_tile_output(plans):
-        return all(p.crop_right >= 0 for p in plans)
-    if _compiled_pass(weights, plans) != "sums":
-        return False
+    if not (_taps_tile_output(plans) or _compiled_pass(weights, plans) == "sums"):
+        return None
     tables = [_fused.landing_table(plan, 0, n) for plan, n in zip(plans, spatial)]
-    return all(table[3] == 0 and len(table[0]) == plan.output_length
-               for table, plan in zip(tables, plans))
+    return tuple((int(table[3]), int(table[3]) + len(table[0])) for table in tables)
+
+
+def _zero_outside_box(out: np.ndarray, box: tuple[tuple[int, int], ...]) -> None:
+    """Zeroes the outputs of ``out`` (``(batch, *L, C)``) outside ``box`` on any axis."""
+    for axis, (first, stop) in enumerate(box):
+        before = (slice(None),) * (axis + 1)
+        out[(*before, slice(0, first))] = 0
+        out[(*before, slice(stop, None))] = 0
 
 
 def _chunks(
@@ -743,9 +749,11 @@ def _scatter(
     whole_samples = chunks[0][1].stop == x.shape[1]
     rows_overlap = not whole_samples and not _taps_tile_output(plans)
     placing = threading.Lock() if split or rows_overlap else None
-    stored = not split and _chunks_store_every_output(
-        kernel.reshape(-1, channels).T, plans, x.shape[1:-1])
+    box = None if split else _stored_box(kernel.reshape(-1, channels).T, plans, x.shape[1:-1])
+    stored = box is not None
     zero_own_samples = placing is None and whole_samples and not stored
+    if stored:
+        _zero_outside_box(out, box)
     if stored and rows_overlap:
         _zero_shared_rows(out, chunks, plans[0])
     elif not (stored or zero_own_samples):

@@ -47,12 +47,13 @@ def stolen_share(before: tuple[int, int] | None, after: tuple[int, int] | None) 
 
 
 def describe(share: float | None) -> str:
-    """A clause for a report: how much was stolen, or that it is not known.
+    """A clause for a report: how much was stolen (:func:`stolen_share`), or that it is not
+    known.
 
     Example:
         >>> describe(0.25)
         "steal time 25%: the host ran other machines for that share of the CPUs' time"
     """
     if share is None:
-        return "steal time not counted (no /proc/stat)"
+        return "steal time unknown (no /proc/stat, or no tick between its readings)"
     return f"steal time {share:.0%}: the host ran other machines for that share of the CPUs' time"

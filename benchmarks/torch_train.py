@@ -314,11 +314,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             continue
         print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['seconds'] * 1e3:>11.3f}"
               f"{r['gflops']:>9.2f}{r.get('vs_torch', float('nan')):>10.3f}")
-    print(f"During the run, {stolen_time.describe(stolen)}.")
+    steal = f"During the run, {stolen_time.describe(stolen)}."
+    print(steal)
     if args.markdown:
         with open(args.markdown, "w") as file:
-            file.write(f"{markdown_table(records)}\nDuring the run, "
-                       f"{stolen_time.describe(stolen)}.\n")
+            file.write(f"{markdown_table(records)}\n{steal}\n")
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"machine": machine(), "stolen_share": stolen, "records": records},

@@ -134,5 +134,6 @@ def test_stolen_share_and_its_clause(before, after, expected):
     share = stolen_time.stolen_share(before, after)
     assert share == expected
     assert stolen_time.describe(share) == (
-        "steal time not counted (no /proc/stat)" if expected is None else
+        "steal time unknown (no /proc/stat, or no tick between its readings)"
+        if expected is None else
         "steal time 25%: the host ran other machines for that share of the CPUs' time")

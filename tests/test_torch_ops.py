@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -539,6 +541,89 @@ def test_remembered_plans_check_types_and_follow_the_default_data_format():
             ops.conv_transpose(x, w, strides=2)
     finally:
         convt.set_image_data_format("channels_last")
+
+
+def _routes_taken(monkeypatch):
+    """The :class:`OperatorRoute` of every call of the operator method, in order."""
+    routes = []
+    operator = torch_backend._operator
+
+    def recording(x, kernel, launch, channels_last, route):
+        routes.append(route)
+        return operator(x, kernel, launch, channels_last, route)
+
+    monkeypatch.setattr(torch_backend, "_operator", recording)
+    return routes
+
+
+def _same_call_twice(x, kernel, first, second, **kwargs):
+    """The op on the same shapes under two settings (context managers); both outputs."""
+    outputs = []
+    for setting in (first, second):
+        with setting:
+            outputs.append(ops.conv_transpose(x, kernel, data_format="channels_first",
+                                              **kwargs))
+    return outputs
+
+
+def test_a_remembered_call_is_decided_again_when_gradients_are_recorded(monkeypatch):
+    """The phases run in inference only; the same shapes in a training step take torch's
+    operator although the call of the same shapes was remembered in inference."""
+    routes = _routes_taken(monkeypatch)
+    x = torch.randn(16, 64, 14, 14, requires_grad=True)
+    kernel = torch.randn(5, 5, 4, 64)  # few filters, too many for the fold
+    out = _same_call_twice(x, kernel, torch.no_grad(), torch.enable_grad(), strides=2,
+                           padding="same")
+    assert [route.method for route in routes] == ["phases", "operator"]
+    assert out[1].requires_grad and not out[0].requires_grad
+    torch.testing.assert_close(out[0], out[1].detach(), rtol=1e-4, atol=1e-3)  # sums of 1600
+
+
+@contextlib.contextmanager
+def _onednn_switched_off():
+    torch.backends.mkldnn.enabled = False  # the user's switch
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = True
+
+
+def test_a_remembered_call_is_decided_again_when_onednn_is_switched_off(monkeypatch):
+    routes = _routes_taken(monkeypatch)
+    x, kernel = torch.randn(1, 8, 16, 16, 16), torch.randn(3, 3, 3, 4, 8)
+    out = _same_call_twice(x, kernel, torch.no_grad(), _onednn_switched_off(), strides=2)
+    assert [route.method for route in routes] == ["onednn", "operator"]
+    torch.testing.assert_close(out[0], out[1])
+
+
+def test_a_remembered_call_is_decided_again_for_other_input_strides(monkeypatch):
+    """One filter and a channels_last-strided input in training: the copy that avoids
+    torch's backward bug is made for that input, not for a contiguous one of its shape."""
+    routes = _routes_taken(monkeypatch)
+    kernel = torch.randn(2, 2, 1, 3, requires_grad=True)
+    strided = torch.randn(2, 5, 4, 3).movedim(-1, 1).requires_grad_()
+    for x in (strided, strided.detach().contiguous().requires_grad_(), strided):
+        ops.conv_transpose(x, kernel, strides=3, data_format="channels_first").sum().backward()
+    assert [route.contiguous_input for route in routes] == [True, False, True]
+
+
+def test_remembered_calls_still_refuse_other_devices_and_layouts():
+    x, kernel = torch.ones(1, 3, 2), torch.ones(3, 1, 2)
+    ops.conv_transpose(x, kernel)
+    with pytest.raises(ValueError, match="Received: inputs.device=meta, kernel.device=cpu"):
+        ops.conv_transpose(x.to("meta"), kernel)
+    with pytest.raises(TypeError, match="Received: inputs.layout=torch.sparse_coo"):
+        ops.conv_transpose(x.to_sparse(), kernel)
+
+
+def test_remembered_calls_are_bounded(monkeypatch):
+    monkeypatch.setattr(torch_backend, "CALLS_REMEMBERED", 3)
+    monkeypatch.setattr(torch_backend, "_CALLS", {})
+    kernel = torch.ones(3, 1, 2)
+    for length in range(1, 8):
+        ops.conv_transpose(torch.ones(1, length, 2), kernel)
+        assert 1 <= len(torch_backend._CALLS) <= 3
+    assert any(key[5] == (1, 7, 2) for key in torch_backend._CALLS)
 
 
 @pytest.mark.parametrize(

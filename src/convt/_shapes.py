@@ -703,7 +703,7 @@ def remembered_plan(
     if arguments.get("data_format") is None:
         arguments["data_format"] = image_data_format()
     input_shape, kernel_shape = tuple(input_shape), tuple(kernel_shape)
-    if _are_plain(input_shape + kernel_shape, arguments.values()):
+    if are_plain(input_shape + kernel_shape, arguments.values()):
         return _plan_memory(input_shape, kernel_shape, tuple(arguments.items()))
     return plan_conv_transpose(input_shape, kernel_shape, **arguments)
 
@@ -712,7 +712,7 @@ _INT = frozenset((int,))
 _PLAIN_SCALARS = frozenset((int, str, type(None)))
 
 
-def _are_plain(dimensions: tuple[Any, ...], arguments: Iterable[Any]) -> bool:
+def are_plain(dimensions: tuple[Any, ...], arguments: Iterable[Any]) -> bool:
     """Exact ints as dimensions; exact ints, strings, None or tuples of ints as arguments."""
     if not _INT.issuperset(map(type, dimensions)):
         return False

@@ -81,15 +81,13 @@ def conv_transpose(
     """
     prepared = isinstance(kernel, PreparedKernel)
     if _is_torch_tensor(inputs) or _is_torch_tensor(kernel):
-        from convt.backends import torch as backend
+        from convt.backends import torch as torch_backend
 
-        inputs, kernel = backend.as_tensors(inputs, kernel.numpy() if prepared else kernel)
-        plan = backend.plan
-    else:
-        backend, plan = numpy_backend, remembered_plan
-        inputs = host_array(inputs, "inputs")
-        kernel = kernel if prepared else host_array(kernel, "kernel")
-    args, output_shape = plan(
+        return torch_backend.op(inputs, kernel.numpy() if prepared else kernel, strides,
+                                padding, output_padding, data_format, dilation_rate)
+    inputs = host_array(inputs, "inputs")
+    kernel = kernel if prepared else host_array(kernel, "kernel")
+    args, output_shape = remembered_plan(
         tuple(inputs.shape),
         tuple(kernel.shape),
         strides=strides,
@@ -98,10 +96,9 @@ def conv_transpose(
         data_format=data_format,
         dilation_rate=dilation_rate,
     )
-    if backend is numpy_backend:  # the torch backend checks tensors in the host's memory
-        itemsize = max(4, inputs.dtype.itemsize, kernel.dtype.itemsize)  # of the copies made
-        check_call_fits(itemsize, input=inputs.shape, kernel=kernel.shape, output=output_shape)
-    return backend.conv_transpose(inputs, kernel, args)
+    itemsize = max(4, inputs.dtype.itemsize, kernel.dtype.itemsize)  # of the copies made
+    check_call_fits(itemsize, input=inputs.shape, kernel=kernel.shape, output=output_shape)
+    return numpy_backend.conv_transpose(inputs, kernel, args)
 
 
 def _is_torch_tensor(array: Any) -> bool:

@@ -52,7 +52,9 @@ from convt._arrays import real_array
 from convt._shapes import (
     AxisPlan,
     ConvTransposeArgs,
+    are_plain,
     check_call_fits,
+    image_data_format,
     plan_conv_transpose,
     remembered_plan,
 )
@@ -178,6 +180,40 @@ def compute_dtypes(inputs: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.dt
     return result, result
 
 
+def op(inputs: Any, kernel: Any, strides: Any, padding: Any, output_padding: Any,
+       data_format: str | None, dilation_rate: Any) -> torch.Tensor:
+    """:func:`convt.ops.conv_transpose` when either argument is a tensor.
+
+    Args:
+        inputs: the input, a tensor or an array (moved to the other's device).
+        kernel: ``(*kernel_size, filters, in_channels)``, a tensor or an array.
+        strides, padding, output_padding, data_format, dilation_rate: as the op
+            takes them (validated here).
+
+    Returns:
+        The output, on the tensors' device.
+
+    Example:
+        >>> import torch
+        >>> op(torch.ones(1, 3, 1), torch.ones(3, 1, 1), 2, "valid", None, None, 1)[0, :, 0]
+        tensor([1., 1., 2., 1., 2., 1., 1.])
+    """
+    if data_format is None:  # the default can change between calls
+        data_format = image_data_format()
+    arguments = (strides, padding, output_padding, data_format, dilation_rate)
+    # only plain arguments are remembered (see :func:`convt._shapes.remembered_plan`:
+    # ``2.0`` or ``True`` would find the plan of ``2`` or ``1`` instead of raising)
+    key = _tensors_key(inputs, kernel, arguments) if are_plain((), arguments) else None
+    call = _CALLS.get(key) if key is not None else None
+    if call is None:
+        inputs, kernel = as_tensors(inputs, kernel)
+        args, _ = plan(tuple(inputs.shape), tuple(kernel.shape), strides=strides,
+                       padding=padding, output_padding=output_padding,
+                       data_format=data_format, dilation_rate=dilation_rate)
+        call = _remember(key, _prepare(inputs, kernel, args))
+    return _compute(inputs, kernel, call)
+
+
 def conv_transpose(
     inputs: torch.Tensor, kernel: torch.Tensor, args: ConvTransposeArgs
 ) -> torch.Tensor:
@@ -202,16 +238,89 @@ def conv_transpose(
         >>> conv_transpose(torch.ones(1, 3, 1), torch.ones(3, 1, 1), args)[0, :, 0]
         tensor([1., 1., 2., 1., 2., 1., 1.])
     """
+    key = _tensors_key(inputs, kernel, (args,))
+    call = _CALLS.get(key) if key is not None else None
+    if call is None:
+        call = _remember(key, _prepare(inputs, kernel, args))
+    return _compute(inputs, kernel, call)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a call's shapes, dtypes and device decide, made once per such signature: the
+    arguments' checks passed, and how the call is computed."""
+
+    launch: Launch
+    work_dtype: torch.dtype
+    out_dtype: torch.dtype
+    channels_last: bool
+    empty: bool
+    """Nothing reaches the output (an empty input, kernel or window)."""
+    route: OperatorRoute | None
+    """:func:`operator_route`'s, for the ``"operator"`` method."""
+
+
+# A training loop makes the same call every step, and its checks and decisions (the
+# arguments' plan, the dtypes, the launch, the memory check, the operator's route) are
+# made once per signature. Made every call, they took 70-95 us of a 1 ms call before
+# torch's operator started, where 17-25 us when timed back to back: the operator evicts
+# Python's and torch's code and objects from the caches between calls (``dilated``'s
+# forward pass 1.10-1.12x torch's time, remembered 0.98-1.04x; docs/architecture.md, "The
+# torch backend"). Remembered by exact signature; cleared when full.
+_CALLS: dict[tuple[Any, ...], _Call] = {}
+CALLS_REMEMBERED = 1024
+_PLAIN_TENSORS = frozenset((torch.Tensor, torch.nn.Parameter))
+
+
+def _tensors_key(inputs: Any, kernel: Any, arguments: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The signature a call's :class:`_Call` is remembered by: everything its checks and
+    decisions read. None for a call that is decided afresh: arrays, tensor subclasses
+    (their shapes or devices may be computed), and calls that ``torch.compile`` traces
+    (Dynamo does not trace the memo) or functorch transforms (see :func:`_vmapping`)."""
+    if (type(inputs) not in _PLAIN_TENSORS or type(kernel) not in _PLAIN_TENSORS
+            or torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()):
+        return None
+    return (*arguments, inputs.shape, kernel.shape, inputs.dtype, kernel.dtype,
+            inputs.device, kernel.device, inputs.layout, kernel.layout, inputs.stride(),
+            torch.is_grad_enabled() and (inputs.requires_grad or kernel.requires_grad),
+            torch._C._get_mkldnn_enabled())
+
+
+def _remember(key: tuple[Any, ...] | None, call: _Call) -> _Call:
+    if key is not None:
+        if len(_CALLS) >= CALLS_REMEMBERED:
+            _CALLS.clear()
+        _CALLS[key] = call
+    return call
+
+
+def _prepare(inputs: torch.Tensor, kernel: torch.Tensor, args: ConvTransposeArgs) -> _Call:
+    """Checks a call and decides how it is computed (see :func:`conv_transpose`)."""
     work_dtype, out_dtype = compute_dtypes(inputs, kernel)
     channels_last = args.data_format == "channels_last"
     spatial = inputs.shape[1:-1] if channels_last else inputs.shape[2:]
     launch = _unless_compiling(_launch_memory, _launch)(args, spatial)
-    if inputs.is_cpu:  # the layers call here directly, not through the op
+    if inputs.is_cpu:  # what the host must hold (a device checks its own memory)
         _check_fits(inputs.shape, kernel.shape, launch, channels_last, work_dtype)
-    x, kernel = _as_dtype(inputs, work_dtype), _as_dtype(kernel, work_dtype)
-    if x.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial:
-        return _zeros(x, kernel, launch, channels_last).to(out_dtype)
-    return _as_dtype(_METHODS[launch.method](x, kernel, launch, channels_last), out_dtype)
+    empty = inputs.numel() == 0 or kernel.numel() == 0 or 0 in launch.output_spatial
+    route = None
+    if launch.method == "operator" and not empty:
+        x = _as_dtype(inputs, work_dtype)
+        route = operator_route(x.movedim(-1, 1) if channels_last else x,
+                               _as_dtype(kernel, work_dtype), launch, channels_last)
+    return _Call(launch, work_dtype, out_dtype, channels_last, empty, route)
+
+
+def _compute(inputs: torch.Tensor, kernel: torch.Tensor, call: _Call) -> torch.Tensor:
+    """The output of a call :func:`_prepare` decided."""
+    x, kernel = _as_dtype(inputs, call.work_dtype), _as_dtype(kernel, call.work_dtype)
+    if call.empty:
+        return _zeros(x, kernel, call.launch, call.channels_last).to(call.out_dtype)
+    if call.route is not None:
+        out = _operator(x, kernel, call.launch, call.channels_last, call.route)
+    else:
+        out = _METHODS[call.launch.method](x, kernel, call.launch, call.channels_last)
+    return _as_dtype(out, call.out_dtype)
 
 
 def _check_fits(input_shape: torch.Size, kernel_shape: torch.Size, launch: Launch,
@@ -946,41 +1055,85 @@ def _fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
 ONE_BY_ONE_COPY_MAX_FILTERS = 7
 
 
+@dataclass(frozen=True)
+class OperatorRoute:
+    """How :func:`_operator` computes a call: which of its computations, and the copies
+    torch's operator is given."""
+
+    method: str
+    """``"fold"`` (:func:`_fold`), ``"phases"`` (:func:`_phases`), ``"onednn"``
+    (:func:`runs_onednn`) or ``"operator"`` (torch's own)."""
+    contiguous_input: bool = False
+    channels_last_input: bool = False
+    contiguous_weight: bool = False
+    cut_after: bool = False
+    """Whether the operator computes the last axis from its first element and
+    :class:`_OperatorCutAfter` cuts its left crop afterwards."""
+
+
+def operator_route(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+                   channels_last: bool) -> OperatorRoute:
+    """The route of a call of the ``"operator"`` method, ``x`` channels_first-shaped.
+
+    Example:
+        >>> import torch
+        >>> args = ConvTransposeArgs.normalize(2, 3, strides=2, data_format="channels_first")
+        >>> launch = _launch(args, (7, 7))
+        >>> operator_route(torch.zeros(2, 8, 7, 7), torch.zeros(3, 3, 16, 8), launch, False)
+        OperatorRoute(method='operator', contiguous_input=False, channels_last_input=False, \
+contiguous_weight=False, cut_after=False)
+    """
+    if runs_fold(x, kernel, launch):
+        return OperatorRoute("fold")
+    filters = kernel.shape[launch.rank]
+    # torch 2.13's backward of a channels_last-strided input: with one filter, it computes
+    # the input's gradient from uninitialized memory when the last spatial axis is 1 (and
+    # its stride above 1), and corrupts the heap in 3-D; in 2-D with a 1 x 1 kernel and
+    # few filters, see ONE_BY_ONE_COPY_MAX_FILTERS; compiled with symbolic sizes,
+    # Inductor cannot order its strides (pytorch#185510: every 2-D channels_last training
+    # step failed once an input size changed, as torch's own convolutions do; Dynamo
+    # does not tell traced code which sizes are symbolic). A contiguous copy is safe.
+    contiguous = (not x.is_contiguous() and _records_gradient(x, kernel) and (
+        filters == 1 or torch.compiler.is_compiling()
+        or (launch.kernel_size == (1, 1) and filters <= ONE_BY_ONE_COPY_MAX_FILTERS)))
+    if runs_phases(x, kernel, launch):
+        return OperatorRoute("phases", contiguous)
+    if runs_onednn(x, kernel, launch):
+        return OperatorRoute("onednn", contiguous)
+    return OperatorRoute(
+        "operator",
+        contiguous,
+        channels_last_input=not channels_last and runs_channels_last(x, kernel, launch),
+        # torch's backward refuses the permuted layout for one channel; compiled with
+        # symbolic channels (dynamic=True), Inductor cannot order its strides (as above)
+        contiguous_weight=kernel.shape[-1] == 1 or (
+            torch.compiler.is_compiling() and _records_gradient(x, kernel)),
+        cut_after=bool(x.is_cpu and x.dtype == torch.float32
+                       and _left_cut_after(launch.stride, launch.padding[-1])))
+
+
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
-              channels_last: bool) -> torch.Tensor:
+              channels_last: bool, route: OperatorRoute) -> torch.Tensor:
     """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
     layout; Keras's window of it. Few filters: :func:`_fold` on small inputs, in inference
-    :func:`_phases` on large ones."""
+    :func:`_phases` on large ones. ``route`` is :func:`operator_route`'s."""
     if channels_last:
         x = x.movedim(-1, 1)
-    if runs_fold(x, kernel, launch):
+    if route.method == "fold":
         return _fold(x, kernel, launch, channels_last)
-    filters = kernel.shape[launch.rank]
-    if (not x.is_contiguous() and _records_gradient(x, kernel) and (
-            filters == 1 or torch.compiler.is_compiling()
-            or (launch.kernel_size == (1, 1) and filters <= ONE_BY_ONE_COPY_MAX_FILTERS))):
-        # torch 2.13's backward of a channels_last-strided input: with one filter, it computes
-        # the input's gradient from uninitialized memory when the last spatial axis is 1 (and
-        # its stride above 1), and corrupts the heap in 3-D; in 2-D with a 1 x 1 kernel and
-        # few filters, see ONE_BY_ONE_COPY_MAX_FILTERS; compiled with symbolic sizes,
-        # Inductor cannot order its strides (pytorch#185510: every 2-D channels_last training
-        # step failed once an input size changed, as torch's own convolutions do; Dynamo
-        # does not tell traced code which sizes are symbolic). A contiguous copy is safe.
+    if route.contiguous_input:
         x = x.contiguous()
-    if runs_phases(x, kernel, launch):
+    if route.method == "phases":
         return _phases(x, kernel, launch.phases, channels_last)
     weight = to_torch_kernel(kernel, launch.rank)
-    if runs_onednn(x, kernel, launch):
+    if route.method == "onednn":
         out = _OneDnnTransposed.apply(x, weight, launch)
         return out.movedim(1, -1) if channels_last else out
-    if not channels_last and runs_channels_last(x, kernel, launch):
+    if route.channels_last_input:
         x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
-    if weight.shape[0] == 1 or (torch.compiler.is_compiling() and _records_gradient(x, kernel)):
-        # torch's backward refuses this permuted layout for one channel; compiled with
-        # symbolic channels (dynamic=True), Inductor cannot order its strides (as above)
+    if route.contiguous_weight:
         weight = weight.contiguous()
-    if (x.is_cpu and x.dtype == torch.float32
-            and _left_cut_after(launch.stride, launch.padding[-1])):
+    if route.cut_after:
         out = (_OperatorCutAfter.forward  # Dynamo breaks the graph at a Function with a jvp
                if torch.compiler.is_compiling() else _OperatorCutAfter.apply)(x, weight, launch)
     else:
@@ -1068,7 +1221,7 @@ def _shifted_sum(parts: tuple[torch.Tensor, ...], axis: int,
     return out
 
 
-_METHODS = {"operator": _operator, "tiles": _tiles, "rows": _rows}
+_METHODS = {"tiles": _tiles, "rows": _rows}
 
 
 _launch_memory = functools.lru_cache(maxsize=1024)(_launch)

@@ -258,7 +258,7 @@ def _verify(runner: peers.Runner, expected: np.ndarray) -> str:
         got = runner.fetch(runner.call())
         runner.call()
     except Exception as error:  # a peer that cannot run this case is reported, not fatal
-        return f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+        return peers.failure(error)
     problem = agrees(np.asarray(got), expected)
     return "ok" if problem is None else f"mismatch: {problem}"
 

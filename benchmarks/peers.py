@@ -30,6 +30,12 @@ class Runner:
     fetch: Callable[[Any], np.ndarray]
 
 
+def failure(error: Exception) -> str:
+    """The status of a peer that raised on a case (reported, not fatal): its error's
+    type and first line."""
+    return f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+
+
 def axis_plans(case: Case) -> tuple[AxisPlan, ...]:
     """The per-axis window of the case, from convt's one owner of shapes."""
     args, _ = plan_conv_transpose(case.input_shape, case.kernel_shape, **case.op_kwargs)

@@ -41,9 +41,12 @@ import numpy as np
 
 from benchmarks import stolen_time
 from benchmarks.cases import CASES, Case
+from benchmarks.peers import failure
 from convt._shapes import AxisPlan, plan_conv_transpose
 
 IMPLS = ("convt", "torch", "jax", "tensorflow")
+OWN = ("convt", "torch")
+"""convt and the reference it is checked against: their failure stops the run."""
 MODES = ("train", "forward")
 
 
@@ -232,7 +235,14 @@ def run_case(case: Case, impls: Sequence[str], modes: Sequence[str], repeat: int
         except ImportError:
             records += [dict(case=case.name, impl=impl, mode=m, status="absent") for m in modes]
             continue
-        check(reference, runners[impl], tolerance)
+        try:
+            check(reference, runners[impl], tolerance)
+        except Exception as error:  # a peer that cannot run this case is reported
+            if impl in OWN:
+                raise
+            del runners[impl]
+            records += [dict(case=case.name, impl=impl, mode=m, status=failure(error))
+                        for m in modes]
     calls = {(impl, mode): getattr(runner, mode) for impl, runner in runners.items()
              for mode in modes}
     for (impl, mode), seconds in _interleaved_medians(calls, repeat).items():
@@ -264,7 +274,7 @@ def markdown_table(records: list[dict]) -> str:
         for impl, mode in columns:
             record = by_key.get((case, impl, mode))
             if record is None or record["status"] != "ok":
-                cells.append(record["status"] if record else "")
+                cells.append(record["status"].split(":")[0] if record else "")
             elif impl == "torch":
                 cells.append(f"{record['seconds'] * 1e3:.2f} ms")
             else:

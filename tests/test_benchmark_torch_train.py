@@ -41,6 +41,22 @@ def test_absent_frameworks_are_reported(monkeypatch):
     assert records == [dict(case=case.name, impl="jax", mode="train", status="absent")]
 
 
+def test_a_peer_that_fails_is_reported_and_convt_failing_stops_the_run(monkeypatch):
+    def failing(*_):
+        runner = torch_train.Runner(None, None, lambda: (_ for _ in ()).throw(
+            ValueError("no dilation on this CPU\nsecond line")))
+        return runner
+
+    case = torch_train.CASES["dilated"].tiny()
+    monkeypatch.setitem(torch_train.BUILDERS, "tensorflow", failing)
+    records = torch_train.run_case(case, ["tensorflow"], ["train", "forward"], 1, "float64")
+    assert [r["status"] for r in records] == ["failed: ValueError: no dilation on this CPU"] * 2
+    assert "| failed |" in torch_train.markdown_table(records)
+    monkeypatch.setitem(torch_train.BUILDERS, "convt", failing)
+    with pytest.raises(ValueError, match="no dilation"):
+        torch_train.run_case(case, ["convt"], ["train"], 1, "float64")
+
+
 def test_a_wrong_gradient_is_caught():
     case = torch_train.CASES["outpad"].tiny()
     x, w = case.arrays(dtype="float64")

@@ -734,6 +734,9 @@ def _scatter(
     rank = len(plans)
     kernel_size = kernel.shape[:rank]
     filters, channels = kernel.shape[rank:]
+    if pieces == 1 and _tiles_are_the_window(plans):
+        yield functools.partial(_place_tiles, x, kernel.reshape(-1, channels).T, plans, out)
+        return
     groups = _tap_groups(plans)
     canvas_row = plans[0].stride * math.prod(
         (n + axis_groups[-1].row) * plan.stride
@@ -769,6 +772,27 @@ def _scatter(
                 _scatter_chunk, x[batches, rows], weights, part_groups, part_plans, out[batches],
                 rows.start, placing, own_rows, zero_first=zero_own_samples,
             )
+
+
+def _tiles_are_the_window(plans: tuple[AxisPlan, ...]) -> bool:
+    """True when the taps tile the output (``kernel == stride``) and Keras's window is the
+    whole scatter (no crop, no zeros appended): each input's taps are one output tile.
+
+    Then a small call (one task) is its GEMM and one interleaving copy into the
+    output, without overlap-add's chunks, landing tables and zeroing. Their set-up
+    cost ``keras_doc`` (a GEMM of 0.16 ms) 46 us of Python and NumPy calls inside the
+    benchmark's loop, where the GEMM evicts their code and objects from the caches
+    between calls (docs/architecture.md, "Per-call cost inside a loop").
+    """
+    return _taps_tile_output(plans) and all(
+        p.crop_left == 0 and p.crop_right == 0 for p in plans)
+
+
+def _place_tiles(
+    x: np.ndarray, weights: np.ndarray, plans: tuple[AxisPlan, ...], out: np.ndarray
+) -> None:
+    """Stores the tiles of every input into ``out`` (see :func:`_tiles_are_the_window`)."""
+    _place_window(out, _tap_columns(x, weights, plans), 0, plans, add=False)
 
 
 def _zero_shared_rows(out: np.ndarray, chunks: list[tuple[slice, slice]], plan: AxisPlan) -> None:

@@ -23,10 +23,10 @@ import functools
 import glob
 import math
 import os
+import queue
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -190,9 +190,31 @@ def scratch_claim() -> Iterator[None]:
         _scratch_space.claims -= 1
 
 
+class _Pool:
+    """``size`` threads, each working on the next :class:`_SharedTasks` put in its queue.
+
+    A put is one C call that wakes a waiting thread. ``ThreadPoolExecutor.submit``
+    (its future, locks and thread-count check) had taken 57-61 us of a 1 ms call inside
+    the benchmark's loop, before the calling thread could start on its own task
+    (docs/architecture.md, "Per-call cost inside a loop").
+    """
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.SimpleQueue[_SharedTasks] = queue.SimpleQueue()
+        for number in range(size):
+            threading.Thread(target=self._serve, name=f"convt_{number}", daemon=True).start()
+
+    def submit(self, shared: _SharedTasks) -> None:
+        self._queue.put(shared)
+
+    def _serve(self) -> None:
+        while True:
+            _work_on_pool_thread(self._queue.get())
+
+
 @functools.lru_cache(maxsize=4)
-def _pool(size: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="convt")
+def _pool(size: int) -> _Pool:
+    return _Pool(size)
 
 
 def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
@@ -221,7 +243,7 @@ def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
         else:
             shared = _SharedTasks(tasks)
             for _ in range(min(threads, len(tasks)) - 1):
-                _pool(threads - 1).submit(_work_on_pool_thread, shared)
+                _pool(threads - 1).submit(shared)
             shared.work()
             shared.wait()
     finally:  # inlined, not calls: an interrupt at a callee's entry would skip the count
@@ -259,7 +281,8 @@ class _SharedTasks:
         self._next = iter(tasks)
         self._left = len(tasks)
         self._lock = threading.Lock()
-        self._finished = threading.Event()
+        self._finished = threading.Lock()  # held until the last task finishes (an Event's
+        self._finished.acquire()  # Condition costs more to make, in a call's time)
         self._errors: list[BaseException] = []
 
     def work(self) -> None:
@@ -274,7 +297,7 @@ class _SharedTasks:
 
     def wait(self) -> None:
         """Blocks until every task has finished; raises the first error a task raised."""
-        self._finished.wait()
+        self._finished.acquire()
         if self._errors:
             raise self._errors[0]
 
@@ -286,7 +309,7 @@ class _SharedTasks:
         with self._lock:
             self._left -= 1
             if self._left == 0:
-                self._finished.set()
+                self._finished.release()
 
 
 def _enter_single_threaded(controls: tuple[Callable[[], int], Callable[[int], None]]) -> None:

@@ -42,10 +42,11 @@ def test_absent_frameworks_are_reported(monkeypatch):
 
 
 def test_a_peer_that_fails_is_reported_and_convt_failing_stops_the_run(monkeypatch):
+    def results():
+        raise ValueError("no dilation on this CPU\nsecond line")
+
     def failing(*_):
-        runner = torch_train.Runner(None, None, lambda: (_ for _ in ()).throw(
-            ValueError("no dilation on this CPU\nsecond line")))
-        return runner
+        return torch_train.Runner(None, None, results)
 
     case = torch_train.CASES["dilated"].tiny()
     monkeypatch.setitem(torch_train.BUILDERS, "tensorflow", failing)

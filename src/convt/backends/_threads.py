@@ -194,7 +194,7 @@ class _Pool:
     """``size`` threads, each working on the next :class:`_SharedTasks` put in its queue.
 
     A put is one C call that wakes a waiting thread. ``ThreadPoolExecutor.submit``
-    (its future, locks and thread-count check) had taken 57-61 us of a 1 ms call inside
+    (its future, locks and thread-count check) had taken 57-105 us of a 1 ms call inside
     the benchmark's loop, before the calling thread could start on its own task
     (docs/architecture.md, "Per-call cost inside a loop").
     """

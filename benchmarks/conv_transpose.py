@@ -33,7 +33,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
@@ -43,7 +42,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks import peers, stolen_time  # noqa: E402
+from benchmarks import cpu, peers, stolen_time  # noqa: E402
 from benchmarks.cases import CASES, Case  # noqa: E402
 from convt import ops  # noqa: E402
 from convt.backends import _fused, _threads  # noqa: E402
@@ -308,16 +307,8 @@ def _set_gemm_fractions(results: list[CaseResult], gemm: float) -> None:
 
 
 def machine() -> dict[str, str]:
-    """CPU model, cores, Python, NumPy and its BLAS."""
-    info = {"cpu": platform.processor() or platform.machine(), "cores": str(os.cpu_count())}
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in lscpu.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Model name":
-                info["cpu"] = value.strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
+    """The processor (:mod:`benchmarks.cpu`), cores, Python, NumPy and its BLAS."""
+    info = {"cpu": cpu.summary(cpu.describe()), "cores": str(os.cpu_count())}
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     info.update(
         python=platform.python_version(),

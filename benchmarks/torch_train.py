@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import stolen_time
+from benchmarks import cpu, stolen_time
 from benchmarks.cases import CASES, Case
 from benchmarks.peers import failure
 from convt._shapes import AxisPlan, plan_conv_transpose
@@ -284,11 +284,13 @@ def markdown_table(records: list[dict]) -> str:
 
 
 def machine() -> dict:
+    """The processor (:mod:`benchmarks.cpu`), torch's build and the instructions its
+    kernels use here, Python and the thread count."""
     import torch
 
-    return dict(python=platform.python_version(), machine=platform.machine(),
-                processor=platform.processor() or platform.machine(),
-                torch=torch.__version__, threads=torch.get_num_threads())
+    return dict(python=platform.python_version(), cpu=cpu.summary(cpu.describe()),
+                torch=torch.__version__, torch_cpu=torch.backends.cpu.get_cpu_capability(),
+                threads=torch.get_num_threads())
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
@@ -324,14 +326,17 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             continue
         print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['seconds'] * 1e3:>11.3f}"
               f"{r['gflops']:>9.2f}{r.get('vs_torch', float('nan')):>10.3f}")
-    steal = f"During the run, {stolen_time.describe(stolen)}."
-    print(steal)
+    about = machine()
+    measured_on = (f"Measured on {about['cpu']} (torch's kernels for {about['torch_cpu']}, "
+                   f"{about['threads']} threads); during the run, "
+                   f"{stolen_time.describe(stolen)}.")
+    print(measured_on)
     if args.markdown:
         with open(args.markdown, "w") as file:
-            file.write(f"{markdown_table(records)}\n{steal}\n")
+            file.write(f"{markdown_table(records)}\n{measured_on}\n")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"machine": machine(), "stolen_share": stolen, "records": records},
+            json.dump({"machine": about, "stolen_share": stolen, "records": records},
                       file, indent=1)
     return records
 

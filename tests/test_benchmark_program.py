@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from benchmarks import conv_transpose, peers, stolen_time
+from benchmarks import conv_transpose, cpu, peers, stolen_time
 from benchmarks.cases import CASES
 
 INSTALLED = ["convt", "convt_prepared"] + [
@@ -137,3 +138,10 @@ def test_stolen_share_and_its_clause(before, after, expected):
         "steal time unknown (no /proc/stat, or no tick between its readings)"
         if expected is None else
         "steal time 25%: the host ran other machines for that share of the CPUs' time")
+
+
+@pytest.mark.parametrize("module", [cpu, stolen_time])
+def test_the_examples_in_the_docstrings_hold(module):
+    """``make test`` collects doctests under src/ only; the benchmarks' are run here."""
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

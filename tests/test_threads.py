@@ -308,10 +308,13 @@ def test_small_gemm_only_on_the_measured_core(monkeypatch, corename, expected):
 
     monkeypatch.setattr(_threads, "_openblas_function", function)
     _threads.small_gemm.cache_clear()
+    _threads.openblas_core.cache_clear()
     try:
         assert _threads.small_gemm() is expected
+        assert _threads.openblas_core() == (corename and corename.decode())
     finally:
         _threads.small_gemm.cache_clear()
+        _threads.openblas_core.cache_clear()
 
 
 @BLAS

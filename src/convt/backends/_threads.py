@@ -120,8 +120,15 @@ def small_gemm() -> bool:
     ``(tiles, C_in) @ (C_in, C_out)`` ran at 108-110 GFLOP/s with at most 10^6
     multiply-adds each, 75-82 above (256 x 128 channels; 16-24 tiles against 32-256).
     """
+    return openblas_core() in SMALL_GEMM_CORES
+
+
+@functools.lru_cache(maxsize=1)
+def openblas_core() -> str | None:
+    """The core type whose kernels NumPy's bundled OpenBLAS chose on this CPU (``"Haswell"``
+    on an AVX2 host, ``"SkylakeX"`` on an AVX-512 one), or None without that library."""
     corename = _openblas_function("get_corename", ctypes.c_char_p, [])
-    return corename is not None and corename().decode() in SMALL_GEMM_CORES
+    return None if corename is None else corename().decode()
 
 
 def workers() -> int:

@@ -327,8 +327,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print(f"{r['case']:<14}{r['impl']:<12}{r['mode']:<9}{r['seconds'] * 1e3:>11.3f}"
               f"{r['gflops']:>9.2f}{r.get('vs_torch', float('nan')):>10.3f}")
     about = machine()
-    measured_on = (f"Measured on {about['cpu']} (torch's kernels for {about['torch_cpu']}, "
-                   f"{about['threads']} threads); during the run, "
+    measured_on = (f"Measured on {about['cpu']}, torch's kernels for {about['torch_cpu']}, "
+                   f"{about['threads']} threads; during the run, "
                    f"{stolen_time.describe(stolen)}.")
     print(measured_on)
     if args.markdown:

@@ -26,7 +26,7 @@ def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
     lines = table.read_text().splitlines()
     assert lines[0] == ("| case | convt forward | torch forward | convt train | torch train |")
     assert len(lines) == 2 + len(torch_train.CASES) + 2
-    assert lines[-1].startswith("Measured on ") and ("threads); during the run, steal time "
+    assert lines[-1].startswith("Measured on ") and (" threads; during the run, steal time "
                                                       in lines[-1])
     assert saved["machine"]["cpu"] in lines[-1] and saved["machine"]["torch_cpu"] in lines[-1]
     assert "stolen_share" in saved

@@ -41,14 +41,14 @@ def describe(cpuinfo_text: str | None = None, blas_core: str | None = None) -> d
 
 
 def summary(description: dict[str, str]) -> str:
-    """One line for a report, e.g. ``AMD EPYC (x86 family 25/1, AVX2; OpenBLAS's Haswell kernels)``.
+    """One line for a report, e.g. ``AMD EPYC (family 25/1, AVX2; OpenBLAS's Haswell kernels)``.
 
     Example:
         >>> summary({"model": "AMD EPYC", "family": "25/1", "vector": "AVX2",
         ...          "blas_core": "Haswell"})
-        "AMD EPYC (x86 family 25/1, AVX2; OpenBLAS's Haswell kernels)"
+        "AMD EPYC (family 25/1, AVX2; OpenBLAS's Haswell kernels)"
     """
-    return (f"{description['model']} (x86 family {description['family']}, "
+    return (f"{description['model']} (family {description['family']}, "
             f"{description['vector']}; OpenBLAS's {description['blas_core']} kernels)")
 
 

@@ -829,7 +829,7 @@ def _left_cut_after(stride: tuple[int, ...], left_crop: int) -> int:
     """How much of the last axis's left crop to cut after oneDNN's strided transposed
     convolution rather than ask of it: all of it when any stride is above 1.
 
-    torch 2.13's oneDNN (3.12, ``brgconv_strided`` on AVX-512) returns wrong
+    torch 2.13's oneDNN (3.12, ``brgconv_strided`` on AVX-512 and on AVX2) returns wrong
     values at the left border of the last axis for some shapes when it crops
     there itself: with two threads, in 1-D (2 samples of 431 channels and 131
     steps, kernel 5, stride 2, crop 1; 33 of 1500 random batches of such

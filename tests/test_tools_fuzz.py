@@ -21,6 +21,7 @@ def test_draws_are_repeatable_and_varied():
     assert {len(d["spatial"]) for d in draws} == {1, 2, 3}
     assert {d["layout"] for d in draws} == {"contiguous", "channels_last_memory", "sliced"}
     assert any(d["train"] for d in draws) and any(max(d["dilation_rate"]) > 1 for d in draws)
+    assert {d["dtype"] for d in draws} == set(fuzz.TOLERANCES)
 
 
 def test_draws_agree_with_the_references():

@@ -8,12 +8,12 @@ backend"). Run it on a new kind of host::
 
 Each draw is a random call: rank 1-3, both data formats, strides, dilations, paddings,
 ``output_padding``, 1-431 channels (up to 64 in 3-D), 1-64 filters, contiguous,
-channels_last or sliced inputs, inference or a training step. The forward pass in
-float32 is compared with the NumPy backend in float64, and a training step's input and
-kernel gradients with the torch op's own float64 ones (torch's native kernels; gradcheck
-covers those in the test suite). Draws run in batches, each in a subprocess, so that a
-torch abort ends only its batch; a batch that dies is reported with the draw it was on.
-Arguments the op refuses are skipped.
+channels_last or sliced inputs, inference or a training step, float32 (most draws),
+float64, float16 or bfloat16. The forward pass is compared with the NumPy backend in
+float64, and a training step's input and kernel gradients with the torch op's own float64
+ones (torch's native kernels; gradcheck covers those in the test suite). Draws run in
+batches, each in a subprocess, so that a torch abort ends only its batch; a batch that
+dies is reported with the draw it was on. Arguments the op refuses are skipped.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import subprocess
 import sys
 from typing import Any
 
-TOLERANCE = 2e-4
-"""Largest error allowed, relative to the largest magnitude of the float64 result."""
+TOLERANCES = {"float32": 2e-4, "float64": 1e-10, "float16": 1e-2, "bfloat16": 6e-2}
+"""Largest error allowed per dtype, relative to the largest magnitude of the float64 result
+(the inputs are rounded to the dtype, as well as the sums)."""
 
 
 def draw(seed: int) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def draw(seed: int) -> dict[str, Any]:
         "data_format": str(rng.choice(["channels_last", "channels_first"])),
         "layout": str(rng.choice(["contiguous", "channels_last_memory", "sliced"])),
         "train": bool(rng.random() < 0.5),
+        "dtype": str(rng.choice(list(TOLERANCES), p=[0.61, 0.13, 0.13, 0.13])),
     }
 
 
@@ -78,17 +80,19 @@ def run_draw(seed: int) -> str | None:
         return None
     if expected.size == 0:
         return None
-    x = _laid_out(torch.tensor(x64, dtype=torch.float32), args["layout"], rank, channels_last)
-    w = torch.tensor(w64, dtype=torch.float32)
+    dtype = getattr(torch, args["dtype"])
+    x = _laid_out(torch.tensor(x64, dtype=dtype), args["layout"], rank, channels_last)
+    w = torch.tensor(w64, dtype=dtype)
     errors = {"forward": _error(_run(x, w, call, None)[0], expected)}
     if args["train"]:
         grad = rng.standard_normal(expected.shape)
-        out32, *grads32 = _run(x, w, call, torch.tensor(grad, dtype=torch.float32))
+        _, *grads = _run(x, w, call, torch.tensor(grad, dtype=dtype))
         x64_t = torch.tensor(x64)
         _, *grads64 = _run(x64_t, torch.tensor(w64), call, torch.tensor(grad))
-        errors["input gradient"] = _error(grads32[0], grads64[0].numpy())
-        errors["kernel gradient"] = _error(grads32[1], grads64[1].numpy())
-    wrong = {name: error for name, error in errors.items() if not error <= TOLERANCE}
+        errors["input gradient"] = _error(grads[0], grads64[0].numpy())
+        errors["kernel gradient"] = _error(grads[1], grads64[1].numpy())
+    tolerance = TOLERANCES[args["dtype"]]
+    wrong = {name: error for name, error in errors.items() if not error <= tolerance}
     return None if not wrong else f"{json.dumps(args)} {wrong}"
 
 

@@ -1092,8 +1092,10 @@ contiguous_weight=False, cut_after=False)
     # few filters, see ONE_BY_ONE_COPY_MAX_FILTERS; compiled with symbolic sizes,
     # Inductor cannot order its strides (pytorch#185510: every 2-D channels_last training
     # step failed once an input size changed, as torch's own convolutions do; Dynamo
-    # does not tell traced code which sizes are symbolic). A contiguous copy is safe.
-    contiguous = (not x.is_contiguous() and _records_gradient(x, kernel) and (
+    # does not tell traced code which sizes are symbolic). A contiguous copy is safe. With
+    # one channel, channels_last strides are contiguous too, and torch still takes them for
+    # channels_last: the copy is made whenever the strides are not the standard ones.
+    contiguous = (not _has_standard_strides(x) and _records_gradient(x, kernel) and (
         filters == 1 or torch.compiler.is_compiling()
         or (launch.kernel_size == (1, 1) and filters <= ONE_BY_ONE_COPY_MAX_FILTERS)))
     if runs_phases(x, kernel, launch):
@@ -1112,6 +1114,16 @@ contiguous_weight=False, cut_after=False)
                        and _left_cut_after(launch.stride, launch.padding[-1])))
 
 
+def _has_standard_strides(x: torch.Tensor) -> bool:
+    """True when ``x``'s strides are the row-major ones of its shape, as a contiguous
+    copy's are (``is_contiguous`` also accepts any stride on an axis of length one)."""
+    expected, stride = [], 1
+    for length in reversed(x.shape):
+        expected.append(stride)
+        stride *= length
+    return x.stride() == tuple(reversed(expected))
+
+
 def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
               channels_last: bool, route: OperatorRoute) -> torch.Tensor:
     """torch's own operator (or oneDNN's, see :func:`runs_onednn`), given the kernel in its
@@ -1121,8 +1133,8 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         x = x.movedim(-1, 1)
     if route.method == "fold":
         return _fold(x, kernel, launch, channels_last)
-    if route.contiguous_input:
-        x = x.contiguous()
+    if route.contiguous_input:  # a copy even where x.contiguous() would return x
+        x = x.clone(memory_format=torch.contiguous_format)
     if route.method == "phases":
         return _phases(x, kernel, launch.phases, channels_last)
     weight = to_torch_kernel(kernel, launch.rank)

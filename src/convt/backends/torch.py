@@ -1054,6 +1054,12 @@ def _fold(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
 # "A torch backward bug with 1 x 1 kernels").
 ONE_BY_ONE_COPY_MAX_FILTERS = 7
 
+_ONE_BY_ONE = ((1,), (1, 1))
+"""The kernel sizes of that bug: torch runs a 1-D call as 2-D, and a 1-D input of one
+channel in channels_last failed the same way (85 of 100 kernel gradients wrong, 3 filters;
+with 8 channels, or 3-D, none). The 1-D inputs of more channels that the copy now also
+serves were right without it."""
+
 
 @dataclass(frozen=True)
 class OperatorRoute:
@@ -1097,7 +1103,7 @@ contiguous_weight=False, cut_after=False)
     # channels_last: the copy is made whenever the strides are not the standard ones.
     contiguous = (not _has_standard_strides(x) and _records_gradient(x, kernel) and (
         filters == 1 or torch.compiler.is_compiling()
-        or (launch.kernel_size == (1, 1) and filters <= ONE_BY_ONE_COPY_MAX_FILTERS)))
+        or (launch.kernel_size in _ONE_BY_ONE and filters <= ONE_BY_ONE_COPY_MAX_FILTERS)))
     if runs_phases(x, kernel, launch):
         return OperatorRoute("phases", contiguous)
     if runs_onednn(x, kernel, launch):

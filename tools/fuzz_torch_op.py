@@ -1,8 +1,8 @@
 """Fuzz convt's torch op against its NumPy backend on this machine's CPU kernels.
 
 torch's CPU kernels differ by host (oneDNN picks AVX-512 or AVX2 code at run time), and
-two of their bugs were found by such a fuzz (docs/architecture.md, end of "The torch
-backend"). Run it on a new kind of host::
+the torch bugs that convt works around were found by such fuzzes (docs/architecture.md,
+end of "The torch backend"). Run it on a new kind of host::
 
     .venv/bin/python tools/fuzz_torch_op.py --draws 2000 --seed 0
 

@@ -58,6 +58,35 @@ def conv_transpose_loops(x, w, strides=1, padding="valid", output_padding=None,
     return out
 
 
+def conv_transpose_taps(x, w, strides=1, padding="valid", output_padding=None,
+                        data_format="channels_last", dilation_rate=1):
+    """The same scatter a tap at a time, every input at once (float64).
+
+    Each tap's products ``x . w[tap]`` land on every ``s``-th element from ``tap * d``
+    of a canvas that holds both the full scatter and Keras's window (which may reach
+    past it, as zeros); the window is cut from the canvas. An empty axis adds nothing
+    (its slices would count from the end). Fast enough for the sizes
+    ``tools/fuzz_numpy_op.py`` draws, and written as independently of convt as the
+    loops above.
+    """
+    x, w, s, d, op, crops = _channels_last_float64(
+        x, w, strides, padding, output_padding, data_format, dilation_rate)
+    rank = x.ndim - 2
+    ks, n = w.shape[:rank], x.shape[1:-1]
+    lengths = [keras_length(n[a], ks[a], s[a], padding, op[a], d[a]) for a in range(rank)]
+    reach = [(n[a] - 1) * s[a] + (ks[a] - 1) * d[a] + 1 for a in range(rank)]
+    canvas = np.zeros((x.shape[0], *(max(reach[a], crops[a] + lengths[a]) for a in range(rank)),
+                       w.shape[rank]))
+    for tap in itertools.product(*(range(k) for k in ks)) if all(n) else ():
+        lands = tuple(slice(tap[a] * d[a], tap[a] * d[a] + (n[a] - 1) * s[a] + 1, s[a])
+                      for a in range(rank))
+        canvas[(slice(None), *lands)] += x @ w[tap].T
+    out = canvas[(slice(None), *(slice(crops[a], crops[a] + lengths[a]) for a in range(rank)))]
+    if data_format == "channels_first":
+        out = np.moveaxis(out, -1, 1)
+    return out
+
+
 def conv_loops(y, w, x_spatial, strides=1, output_padding=None, padding="valid",
                data_format="channels_last", dilation_rate=1):
     """The direct convolution whose adjoint the transposed convolution is.

@@ -258,6 +258,9 @@ def test_property_matches_reference(rank, data):
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
     assert ops.conv_transpose_output_shape(x.shape, w.shape, **kwargs) == got.shape
+    # the tap-at-a-time reference (tools/fuzz_numpy_op.py's) is itself the loops
+    np.testing.assert_allclose(reference.conv_transpose_taps(x, w, **kwargs), expected,
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_output_shape_keeps_none():

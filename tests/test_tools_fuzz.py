@@ -1,47 +1,90 @@
-"""tools/fuzz_torch_op.py runs and reports what it finds (the fuzz itself is run by hand)."""
+"""The fuzz tools run and report what they find (the fuzzes themselves are run by hand)."""
 
 from __future__ import annotations
 
-import importlib.util
+import math
+import sys
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "fuzz_torch_op.py"
-spec = importlib.util.spec_from_file_location("fuzz_torch_op", TOOL)
-fuzz = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fuzz)
+import fuzz_numpy_op  # noqa: E402
+import fuzz_torch_op  # noqa: E402
+import fuzzing  # noqa: E402
 
 
-def test_draws_are_repeatable_and_varied():
-    assert fuzz.draw(7) == fuzz.draw(7)
-    draws = [fuzz.draw(seed) for seed in range(200)]
+def test_torch_draws_are_repeatable_and_varied():
+    assert fuzz_torch_op.draw(7) == fuzz_torch_op.draw(7)
+    draws = [fuzz_torch_op.draw(seed) for seed in range(200)]
     assert {len(d["spatial"]) for d in draws} == {1, 2, 3}
     assert {d["layout"] for d in draws} == {"contiguous", "channels_last_memory", "sliced"}
     assert any(d["train"] for d in draws) and any(max(d["dilation_rate"]) > 1 for d in draws)
-    assert {d["dtype"] for d in draws} == set(fuzz.TOLERANCES)
+    assert {d["dtype"] for d in draws} == set(fuzz_torch_op.TOLERANCES)
 
 
-def test_draws_agree_with_the_references():
-    assert [fuzz.run_draw(seed) for seed in range(20)] == [None] * 20
+def test_torch_draws_agree_with_the_references():
+    pytest.importorskip("torch")
+    assert [fuzz_torch_op.run_draw(seed) for seed in range(20)] == [None] * 20
 
 
-def test_a_wrong_result_is_reported(monkeypatch, capsys):
-    monkeypatch.setattr(fuzz, "run_draw", lambda seed: "the message" if seed == 3 else None)
-    fuzz.worker(2, 5)
+def test_numpy_draws_are_repeatable_varied_and_bounded():
+    assert fuzz_numpy_op.draw(7) == fuzz_numpy_op.draw(7)
+    draws = [fuzz_numpy_op.draw(seed) for seed in range(300)]
+    assert {len(d["spatial"]) for d in draws} == {1, 2, 3}
+    assert {d["algorithm"] for d in draws} == set(fuzz_numpy_op.ALGORITHMS)
+    assert {d["kernel_use"] for d in draws} == {"plain", "prepared", "repeated", "changed"}
+    assert {d["layout"] for d in draws} == {"contiguous", "sliced", "fortran"}
+    assert {d["dtype"] for d in draws} == set(fuzz_numpy_op.TOLERANCES)
+    assert {d["workers"] for d in draws} == {1, 2} and {d["threads"] for d in draws} == {1, 2}
+    assert all(d["dtype"] == "float32" for d in draws if d["algorithm"] == "winograd")
+    assert all(d["threads"] == 1 for d in draws if d["kernel_use"] == "changed")
+    for d in draws:
+        macs = d["batch"] * d["channels"] * d["filters"] * math.prod(d["spatial"] + d["kernel"])
+        assert macs <= fuzz_numpy_op.MAX_MACS
+
+
+def test_numpy_draws_agree_with_the_reference():
+    assert [fuzz_numpy_op.run_draw(seed) for seed in range(30)] == [None] * 30
+
+
+def test_numpy_draws_poison_the_buffers_and_put_the_backend_back():
+    import numpy as np
+
+    from convt.backends import _threads
+    from convt.backends import numpy as backend
+
+    before = (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.uninitialized,
+              _threads.scratch, _threads.workers())
+    args = {**fuzz_numpy_op.draw(0), "accelerate": not backend.ACCELERATE, "workers": 3,
+            "memory_budget": 1024, "pool_always": True}
+    with fuzz_numpy_op.configured(args):
+        assert np.isnan(backend.uninitialized((3,), np.float32)).all()
+        assert np.isnan(_threads.scratch(0, (3,), np.dtype(np.float32))).all()
+        assert (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.PARALLEL_MIN_MACS) == (
+            args["accelerate"], 1024, 0)
+        assert _threads.workers() == (3 if _threads.openblas_controls() else 1)
+    assert (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.uninitialized,
+            _threads.scratch, _threads.workers()) == before
+
+
+def test_a_wrong_result_is_reported(capsys):
+    fuzzing.worker(lambda seed: "the message" if seed == 3 else None, 2, 5)
     assert capsys.readouterr().out.splitlines() == [
         "start 2", "start 3", "wrong 3 the message", "start 4"]
 
 
 def test_a_batch_that_dies_is_reported(capsys):
-    assert fuzz.main(["--draws", "1", "--timeout", "0.001"]) == 1
+    assert fuzz_numpy_op.main(["--draws", "1", "--timeout", "0.001"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("died 0 {") and "(timed out)" in out
     assert out.splitlines()[-1] == "1 draws from seed 0: 0 wrong, 1 batches died"
 
 
-def test_a_clean_run_returns_zero(capsys):
-    assert fuzz.main(["--draws", "3", "--batch", "3"]) == 0
+@pytest.mark.parametrize("tool", [fuzz_numpy_op, fuzz_torch_op])
+def test_a_clean_run_returns_zero(tool, capsys):
+    if tool is fuzz_torch_op:
+        pytest.importorskip("torch")
+    assert tool.main(["--draws", "3", "--batch", "3"]) == 0
     assert capsys.readouterr().out == "3 draws from seed 0: 0 wrong, 0 batches died\n"

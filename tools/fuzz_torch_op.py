@@ -13,16 +13,17 @@ float64, float16 or bfloat16. The forward pass is compared with the NumPy backen
 float64, and a training step's input and kernel gradients with the torch op's own float64
 ones (torch's native kernels; gradcheck covers those in the test suite). Draws run in
 batches, each in a subprocess, so that a torch abort ends only its batch; a batch that
-dies is reported with the draw it was on. Arguments the op refuses are skipped.
+dies is reported with the draw it was on (``tools/fuzzing.py``). Arguments the op refuses
+are skipped.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 from typing import Any
+
+import fuzzing
 
 TOLERANCES = {"float32": 2e-4, "float64": 1e-10, "float16": 1e-2, "bfloat16": 6e-2}
 """Largest error allowed per dtype, relative to the largest magnitude of the float64 result
@@ -83,14 +84,14 @@ def run_draw(seed: int) -> str | None:
     dtype = getattr(torch, args["dtype"])
     x = _laid_out(torch.tensor(x64, dtype=dtype), args["layout"], rank, channels_last)
     w = torch.tensor(w64, dtype=dtype)
-    errors = {"forward": _error(_run(x, w, call, None)[0], expected)}
+    errors = {"forward": fuzzing.relative_error(_run(x, w, call, None)[0], expected)}
     if args["train"]:
         grad = rng.standard_normal(expected.shape)
         _, *grads = _run(x, w, call, torch.tensor(grad, dtype=dtype))
         x64_t = torch.tensor(x64)
         _, *grads64 = _run(x64_t, torch.tensor(w64), call, torch.tensor(grad))
-        errors["input gradient"] = _error(grads[0], grads64[0].numpy())
-        errors["kernel gradient"] = _error(grads[1], grads64[1].numpy())
+        errors["input gradient"] = fuzzing.relative_error(grads[0], grads64[0].numpy())
+        errors["kernel gradient"] = fuzzing.relative_error(grads[1], grads64[1].numpy())
     tolerance = TOLERANCES[args["dtype"]]
     wrong = {name: error for name, error in errors.items() if not error <= tolerance}
     return None if not wrong else f"{json.dumps(args)} {wrong}"
@@ -120,58 +121,8 @@ def _run(x, w, call: dict[str, Any], grad):
     return out.detach(), x.grad.double(), w.grad.double()
 
 
-def _error(result, expected) -> float:
-    import numpy as np
-
-    result = np.asarray(result, dtype=np.float64)
-    scale = max(float(np.abs(expected).max()), 1e-30)
-    return float(np.abs(result - expected).max()) / scale
-
-
-def worker(first: int, stop: int) -> None:
-    """Runs draws ``first .. stop - 1``, printing a line as each starts and each disagrees."""
-    for seed in range(first, stop):
-        print(f"start {seed}", flush=True)
-        message = run_draw(seed)
-        if message is not None:
-            print(f"wrong {seed} {message}", flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0, help="the first draw's seed")
-    parser.add_argument("--batch", type=int, default=100, help="draws per subprocess")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds per batch")
-    parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        worker(*args.worker)
-        return 0
-    wrong, died, seed, stop = 0, 0, args.seed, args.seed + args.draws
-    while seed < stop:
-        end = min(seed + args.batch, stop)
-        try:
-            done = subprocess.run([sys.executable, __file__, "--worker", str(seed), str(end)],
-                                  capture_output=True, text=True, timeout=args.timeout)
-            output, failed = done.stdout, done.returncode != 0
-            why = f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
-        except subprocess.TimeoutExpired as expired:
-            output, failed, why = (expired.stdout or b"").decode(), True, "timed out"
-        for line in output.splitlines():
-            if line.startswith("wrong "):
-                wrong += 1
-                print(line)
-        started = [int(line.split()[1]) for line in output.splitlines()
-                   if line.startswith("start ")]
-        if failed:
-            died += 1
-            last = started[-1] if started else seed
-            print(f"died {last} {json.dumps(draw(last))} ({why})")
-            end = last + 1
-        seed = end
-    print(f"{args.draws} draws from seed {args.seed}: {wrong} wrong, {died} batches died")
-    return 1 if wrong or died else 0
+    return fuzzing.main(argv, __file__, draw, run_draw, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

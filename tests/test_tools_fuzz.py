@@ -38,7 +38,9 @@ def test_numpy_draws_are_repeatable_varied_and_bounded():
     assert {d["layout"] for d in draws} == {"contiguous", "sliced", "fortran"}
     assert {d["dtype"] for d in draws} == set(fuzz_numpy_op.TOLERANCES)
     assert {d["workers"] for d in draws} == {1, 2} and {d["threads"] for d in draws} == {1, 2}
-    assert all(d["dtype"] == "float32" for d in draws if d["algorithm"] == "winograd")
+    assert any(d["dtype"] != d["kernel_dtype"] for d in draws)
+    assert all(d["dtype"] == d["kernel_dtype"] == "float32"
+               for d in draws if d["algorithm"] == "winograd")
     assert all(d["threads"] == 1 for d in draws if d["kernel_use"] == "changed")
     for d in draws:
         macs = d["batch"] * d["channels"] * d["filters"] * math.prod(d["spatial"] + d["kernel"])

@@ -51,6 +51,16 @@ def test_numpy_draws_agree_with_the_reference():
     assert [fuzz_numpy_op.run_draw(seed) for seed in range(30)] == [None] * 30
 
 
+def test_numpy_draws_report_an_error_raised_by_an_accepted_call(monkeypatch):
+    from convt.backends import numpy as backend
+
+    def broken(*args, **kwargs):
+        raise ValueError("broken")
+
+    monkeypatch.setattr(backend, "conv_transpose", broken)
+    assert fuzz_numpy_op.run_draw(0).endswith(" raised ValueError('broken')")
+
+
 def test_numpy_draws_poison_the_buffers_and_put_the_backend_back():
     import numpy as np
 

@@ -114,20 +114,25 @@ def run_draw(seed: int) -> str | None:
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # the reference lives in the checkout's tests/
+    import convt
     from tests import reference
 
     args = draw(seed)
     call = {key: args[key] for key in
             ("strides", "padding", "output_padding", "data_format", "dilation_rate")}
     x, w = _arrays(args, seed)
+    try:
+        convt.ops.conv_transpose_output_shape(x.shape, w.shape, **call)
+    except ValueError:
+        return None  # arguments the op refuses (the reference has no checks)
     kernels = [w.copy(), _changed(w)]
     expected = [reference.conv_transpose_taps(x, kernel, **call) for kernel in kernels]
     x_before = x.copy()
     try:
         with configured(args):
             results = _results(x, w, call, args)
-    except ValueError:
-        return None  # refused by the op's checks (the reference has none)
+    except Exception as error:  # an accepted call must compute
+        return f"{json.dumps(args)} raised {error!r}"
     problems = [_problem(result, expected[version], args) for result, version in results]
     if not (np.array_equal(x, x_before) and np.array_equal(w, kernels[results[-1][1]])):
         problems.append("an input was written to")
@@ -252,10 +257,10 @@ def _calls(x, w, call: dict[str, Any], args: dict[str, Any]) -> list:
 
 def _problem(result, expected, args: dict[str, Any]) -> str | None:
     """What is wrong with one result, or None."""
-    if result.shape != expected.shape:
-        return f"shape {result.shape}, expected {expected.shape}"
     import numpy as np
 
+    if result.shape != expected.shape:
+        return f"shape {result.shape}, expected {expected.shape}"
     dtype = np.result_type(args["dtype"], args["kernel_dtype"])  # NumPy's promotion
     if result.dtype != dtype:
         return f"dtype {result.dtype}, expected {dtype}"

@@ -70,7 +70,7 @@ def main(argv: list[str] | None, tool: str, draw: Draw, run_draw: RunDraw,
 
 def relative_error(result, expected) -> float:
     """The largest error of ``result``, relative to the largest magnitude of ``expected``
-    (0 when both are empty)."""
+    (0 when ``expected`` is empty)."""
     import numpy as np
 
     if not np.size(expected):

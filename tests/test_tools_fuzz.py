@@ -64,14 +64,16 @@ def test_numpy_draws_report_an_error_raised_by_an_accepted_call(monkeypatch):
 def test_numpy_draws_poison_the_buffers_and_put_the_backend_back():
     import numpy as np
 
-    from convt.backends import _threads
+    from convt.backends import _threads, _winograd
     from convt.backends import numpy as backend
 
     before = (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.uninitialized,
               _threads.scratch, _threads.workers())
     args = {**fuzz_numpy_op.draw(0), "accelerate": not backend.ACCELERATE, "workers": 3,
-            "memory_budget": 1024, "pool_always": True}
+            "memory_budget": 1024, "pool_always": True, "winograd_splits": True}
+    chunk_bytes = _winograd.CHUNK_BYTES
     with fuzz_numpy_op.configured(args):
+        assert _winograd.MEMBER_SPLIT_MIN_BYTES == 0 and _winograd.CHUNK_BYTES < chunk_bytes
         assert np.isnan(backend.uninitialized((3,), np.float32)).all()
         assert np.isnan(_threads.scratch(0, (3,), np.dtype(np.float32))).all()
         assert (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.PARALLEL_MIN_MACS) == (
@@ -79,6 +81,7 @@ def test_numpy_draws_poison_the_buffers_and_put_the_backend_back():
         assert _threads.workers() == (3 if _threads.openblas_controls() else 1)
     assert (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.uninitialized,
             _threads.scratch, _threads.workers()) == before
+    assert _winograd.CHUNK_BYTES == chunk_bytes and _winograd.MEMBER_SPLIT_MIN_BYTES > 0
 
 
 def test_a_wrong_result_is_reported(capsys):

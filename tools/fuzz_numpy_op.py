@@ -16,11 +16,11 @@ plain kernel, a :class:`PreparedKernel`, the same plain kernel three times (reco
 from the second call), or with its values changed in place before the third call (which
 must not be answered from the copy kept of it); with overlap-add's compiled passes on or
 off, one or two workers, the pool used even for small calls, a random memory budget (many
-chunks), and sometimes from two threads at once. The output and scratch buffers arrive
-full of NaN, so an element left unwritten shows. Each result must equal
-``tests/reference.py``'s tap-at-a-time scatter in float64 (from the rounded inputs), in
-shape, dtype (NumPy's promotion) and value, and the inputs must be left as they were.
-Calls that take more than 5 * 10^7 multiply-adds are shrunk first.
+chunks), Winograd's splits at small sizes, and sometimes from two threads at once. The
+output and scratch buffers arrive full of NaN, so an element left unwritten shows. Each
+result must equal ``tests/reference.py``'s tap-at-a-time scatter in float64 (from the
+rounded inputs), in shape, dtype (NumPy's promotion) and value, and the inputs must be left
+as they were. Calls that take more than 5 * 10^7 multiply-adds are shrunk first.
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ ALGORITHMS = (None, "phases", "scatter", "rows", "winograd")
 MAX_MACS = 5 * 10**7
 LIMITS = {1: (300, 40, 16), 2: (40, 7, 5), 3: (12, 5, 3)}
 """Per rank: longest spatial axis, kernel and stride drawn."""
+WINOGRAD_SPLITS = {"CHUNK_BYTES": 2**14, "MIN_CHUNK_TILES": 4, "MEMBER_SPLIT_MIN_BYTES": 0,
+                   "KERNEL_SPLIT_TAPS": 0}
+"""Winograd's thresholds in the draws that set ``winograd_splits``: many chunks of tiles,
+and members and kernel transforms shared out among the workers, at the fuzz's sizes."""
 
 
 def draw(seed: int) -> dict[str, Any]:
@@ -80,6 +84,7 @@ def draw(seed: int) -> dict[str, Any]:
         "workers": int(rng.integers(1, 3)),
         "pool_always": bool(rng.random() < 0.3),
         "memory_budget": None if rng.random() < 0.5 else 2 ** int(rng.integers(10, 23)),
+        "winograd_splits": bool(rng.random() < 0.3),
         "threads": 2 if rng.random() < 0.15 else 1,
     }
     if args["kernel_use"] == "changed":
@@ -176,11 +181,12 @@ def configured(args: dict[str, Any]) -> Iterator[None]:
     """
     import numpy as np
 
-    from convt.backends import _threads
+    from convt.backends import _threads, _winograd
     from convt.backends import numpy as backend
 
     names = ("ACCELERATE", "MEMORY_BUDGET", "PARALLEL_MIN_MACS", "uninitialized")
     saved = {name: getattr(backend, name) for name in names}
+    saved_winograd = {name: getattr(_winograd, name) for name in WINOGRAD_SPLITS}
     scratch, controls = _threads.scratch, _threads.openblas_controls()
     threads = controls[0]() if controls else None
 
@@ -194,6 +200,9 @@ def configured(args: dict[str, Any]) -> Iterator[None]:
     backend.PARALLEL_MIN_MACS = 0 if args["pool_always"] else saved["PARALLEL_MIN_MACS"]
     backend.uninitialized = lambda shape, dtype: np.full(shape, np.nan, dtype)
     _threads.scratch = poisoned_scratch
+    if args["winograd_splits"]:
+        for name, value in WINOGRAD_SPLITS.items():
+            setattr(_winograd, name, value)
     if controls:
         controls[1](args["workers"])
     try:
@@ -201,6 +210,8 @@ def configured(args: dict[str, Any]) -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(backend, name, value)
+        for name, value in saved_winograd.items():
+            setattr(_winograd, name, value)
         _threads.scratch = scratch
         if controls:
             controls[1](threads)

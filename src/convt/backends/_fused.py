@@ -5,9 +5,12 @@ NumPy those are then added, a group of taps at a time, into a zeroed canvas
 whose window is added into the output: each pass reads and writes the canvas
 again. Two loops here replace those passes:
 
-- :func:`overlap_add` walks the output: for each output element it sums the
-  contributions of the taps that land there (at most ``ceil(k / s)`` per axis)
-  and stores the sum once. Its inner loop runs over the filters.
+- :func:`overlap_add` gives each output element the sum of the contributions
+  of the taps that land there (at most ``ceil(k / s)`` per axis). It walks the
+  inputs in the GEMM's order and adds each tap's products where it lands, into
+  outputs it has zeroed (or into the output, for rows that chunks share): the
+  reads stream, the adds hit the few output rows near the input. Its inner
+  loop runs over the filters.
 - :func:`add_planes` walks the taps: each tap's plane of products is added into
   its strided place in the output. For few filters, where the first loop's
   inner loop would be a few elements long.
@@ -76,6 +79,7 @@ def overlap_add(
     ``(batch, *L, C)`` that ``tables`` (one :func:`landing_table` per axis) reach.
     """
     rank = len(tables)
+    jitable(_input_landings)
     _run_on_three_axes(_overlap_add_loop, columns, (1, 1 + rank), out, tables,
                        landing_table(UNIT_AXIS, 0, 1), add)
 
@@ -131,29 +135,48 @@ def _overlap_add_loop(columns, out, axis0, axis1, axis2, add):
 
     ``columns`` is ``(batch, n0, n1, n2, k0, k1, k2, C)``; ``out`` is the
     window ``(batch, L0, L1, L2, C)``; each ``axis`` is a landing table
-    (:func:`landing_table`) whose outputs start at ``first_output``.
+    (:func:`landing_table`) whose outputs start at ``first_output``. Storing
+    (``add`` False) zeroes the tables' box of outputs first. The columns are
+    read in their order, each input's taps added where they land: the reads
+    stream, and the adds hit the few output rows near the input.
     """
-    counts0, taps0, inputs0, first0 = axis0
-    counts1, taps1, inputs1, first1 = axis1
-    counts2, taps2, inputs2, first2 = axis2
-    channels = out.shape[4]
-    total = np.empty(channels, out.dtype)
-    for b in range(out.shape[0]):
-        for o0 in range(counts0.shape[0]):
-            for o1 in range(counts1.shape[0]):
-                for o2 in range(counts2.shape[0]):
-                    total[:] = 0
-                    for j0 in range(counts0[o0]):
-                        t0, i0 = taps0[o0, j0], inputs0[o0, j0]
-                        for j1 in range(counts1[o1]):
-                            t1, i1 = taps1[o1, j1], inputs1[o1, j1]
-                            for j2 in range(counts2[o2]):
-                                t2, i2 = taps2[o2, j2], inputs2[o2, j2]
-                                for c in range(channels):
-                                    total[c] += columns[b, i0, i1, i2, t0, t1, t2, c]
-                    target = out[b, first0 + o0, first1 + o1, first2 + o2]
-                    for c in range(channels):
-                        target[c] = target[c] + total[c] if add else total[c]
+    lands0 = _input_landings(axis0, columns.shape[1], columns.shape[4])
+    lands1 = _input_landings(axis1, columns.shape[2], columns.shape[5])
+    lands2 = _input_landings(axis2, columns.shape[3], columns.shape[6])
+    if not add:
+        out[:, axis0[3]:axis0[3] + axis0[0].shape[0], axis1[3]:axis1[3] + axis1[0].shape[0],
+            axis2[3]:axis2[3] + axis2[0].shape[0]] = 0
+    for b in range(columns.shape[0]):
+        for i0 in range(columns.shape[1]):
+            for i1 in range(columns.shape[2]):
+                for i2 in range(columns.shape[3]):
+                    for t0 in range(columns.shape[4]):
+                        o0 = lands0[i0, t0]
+                        if o0 < 0:
+                            continue
+                        for t1 in range(columns.shape[5]):
+                            o1 = lands1[i1, t1]
+                            if o1 < 0:
+                                continue
+                            for t2 in range(columns.shape[6]):
+                                o2 = lands2[i2, t2]
+                                if o2 < 0:
+                                    continue
+                                source = columns[b, i0, i1, i2, t0, t1, t2]
+                                target = out[b, o0, o1, o2]
+                                for c in range(source.shape[0]):
+                                    target[c] += source[c]
+
+
+def _input_landings(table, inputs, taps):
+    """The landing table turned around: ``lands[i, t]`` is the output that tap ``t`` of input
+    ``i`` lands on, among the table's, or -1."""
+    counts, tap_of, input_of, first = table
+    lands = np.full((inputs, taps), -1, np.intp)
+    for o in range(counts.shape[0]):
+        for j in range(counts[o]):
+            lands[input_of[o, j], tap_of[o, j]] = first + o
+    return lands
 
 
 def _plane_adds_loop(planes, out, axis0, axis1, axis2):

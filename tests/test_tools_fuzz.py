@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from convt.backends import _threads, _winograd
+from convt.backends import numpy as numpy_backend
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import fuzz_numpy_op  # noqa: E402
@@ -33,7 +36,8 @@ def test_numpy_draws_are_repeatable_varied_and_bounded():
     assert fuzz_numpy_op.draw(7) == fuzz_numpy_op.draw(7)
     draws = [fuzz_numpy_op.draw(seed) for seed in range(300)]
     assert {len(d["spatial"]) for d in draws} == {1, 2, 3}
-    assert {d["algorithm"] for d in draws} == set(fuzz_numpy_op.ALGORITHMS)
+    assert {d["algorithm"] for d in draws} == set(fuzz_numpy_op.ALGORITHMS) == {
+        None, "winograd", *numpy_backend.ALGORITHMS}  # a new algorithm is drawn too
     assert {d["kernel_use"] for d in draws} == {"plain", "prepared", "repeated", "changed"}
     assert {d["layout"] for d in draws} == {"contiguous", "sliced", "fortran"}
     assert {d["dtype"] for d in draws} == set(fuzz_numpy_op.TOLERANCES)
@@ -52,36 +56,36 @@ def test_numpy_draws_agree_with_the_reference():
 
 
 def test_numpy_draws_report_an_error_raised_by_an_accepted_call(monkeypatch):
-    from convt.backends import numpy as backend
-
     def broken(*args, **kwargs):
         raise ValueError("broken")
 
-    monkeypatch.setattr(backend, "conv_transpose", broken)
+    monkeypatch.setattr(numpy_backend, "conv_transpose", broken)
     assert fuzz_numpy_op.run_draw(0).endswith(" raised ValueError('broken')")
 
 
 def test_numpy_draws_poison_the_buffers_and_put_the_backend_back():
     import numpy as np
 
-    from convt.backends import _threads, _winograd
-    from convt.backends import numpy as backend
-
-    before = (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.uninitialized,
-              _threads.scratch, _threads.workers())
-    args = {**fuzz_numpy_op.draw(0), "accelerate": not backend.ACCELERATE, "workers": 3,
+    before = _backend_state()
+    args = {**fuzz_numpy_op.draw(0), "accelerate": not numpy_backend.ACCELERATE, "workers": 3,
             "memory_budget": 1024, "pool_always": True, "winograd_splits": True}
-    chunk_bytes = _winograd.CHUNK_BYTES
     with fuzz_numpy_op.configured(args):
-        assert _winograd.MEMBER_SPLIT_MIN_BYTES == 0 and _winograd.CHUNK_BYTES < chunk_bytes
-        assert np.isnan(backend.uninitialized((3,), np.float32)).all()
+        assert np.isnan(numpy_backend.uninitialized((3,), np.float32)).all()
         assert np.isnan(_threads.scratch(0, (3,), np.dtype(np.float32))).all()
-        assert (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.PARALLEL_MIN_MACS) == (
-            args["accelerate"], 1024, 0)
+        assert (numpy_backend.ACCELERATE, numpy_backend.MEMORY_BUDGET,
+                numpy_backend.PARALLEL_MIN_MACS) == (args["accelerate"], 1024, 0)
+        assert _winograd.MEMBER_SPLIT_MIN_BYTES == 0
+        assert _winograd.CHUNK_BYTES == fuzz_numpy_op.WINOGRAD_SPLITS["CHUNK_BYTES"]
         assert _threads.workers() == (3 if _threads.openblas_controls() else 1)
-    assert (backend.ACCELERATE, backend.MEMORY_BUDGET, backend.uninitialized,
-            _threads.scratch, _threads.workers()) == before
-    assert _winograd.CHUNK_BYTES == chunk_bytes and _winograd.MEMBER_SPLIT_MIN_BYTES > 0
+    assert _backend_state() == before
+
+
+def _backend_state() -> tuple:
+    """What :func:`fuzz_numpy_op.configured` changes."""
+    return (numpy_backend.ACCELERATE, numpy_backend.MEMORY_BUDGET,
+            numpy_backend.PARALLEL_MIN_MACS, numpy_backend.uninitialized, _threads.scratch,
+            _threads.workers(), *(getattr(_winograd, name)
+                                  for name in fuzz_numpy_op.WINOGRAD_SPLITS))
 
 
 def test_a_wrong_result_is_reported(capsys):

@@ -322,3 +322,68 @@ def test_openblas_functions_are_found_by_their_plain_names():
     """The thread count and the core name come from the same library (64-bit or not)."""
     assert _threads._openblas_function("get_corename", ctypes.c_char_p, []) is not None
     assert _threads._openblas_function("no_such_function", None, []) is None
+
+
+@contextlib.contextmanager
+def _idle_thread():
+    """A thread that waits until the block ends; yields its native id."""
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait)
+    thread.start()
+    try:
+        yield thread.native_id
+    finally:
+        done.set()
+        thread.join()
+
+
+def _others(cpu):
+    allowed = os.sched_getaffinity(0)
+    return allowed - {cpu} or allowed
+
+
+def test_pool_threads_are_kept_off_the_calling_threads_cpu():
+    with _idle_thread() as thread_id:
+        cpu = _threads._keep_off([thread_id], None)
+        if cpu is None:  # no sched_getcpu or affinity here: nothing is changed
+            assert not hasattr(os, "sched_setaffinity") or _threads._sched_getcpu() is None
+            return
+        assert os.sched_getaffinity(thread_id) == _others(cpu)
+        os.sched_setaffinity(thread_id, os.sched_getaffinity(0))
+        assert _threads._keep_off([thread_id], cpu) == cpu  # kept off it already: no call
+        assert os.sched_getaffinity(thread_id) == os.sched_getaffinity(0)
+        assert _threads._keep_off([thread_id + 10**9], None) is not None  # a thread gone
+
+
+def test_a_caller_allowed_one_cpu_leaves_the_pool_on_it():
+    if _threads._current_cpu() is None:
+        assert _threads._keep_off([threading.get_native_id()], 7) == 7
+        return
+    kept_on = {}
+
+    def restricted_caller(thread_id):
+        os.sched_setaffinity(0, {_threads._current_cpu()})
+        kept_on["cpu"] = _threads._keep_off([thread_id], None)
+
+    with _idle_thread() as thread_id:
+        caller = threading.Thread(target=restricted_caller, args=(thread_id,))
+        caller.start()
+        caller.join()
+        assert os.sched_getaffinity(thread_id) == {kept_on["cpu"]}
+
+
+@BLAS
+def test_a_parallel_call_keeps_the_pool_off_the_callers_cpu(monkeypatch):
+    cpu = _threads._current_cpu()
+    if cpu is not None:  # the CPU it is on is fixed, so that the call keeps the pool off it
+        cpu = min(os.sched_getaffinity(0))
+        monkeypatch.setattr(_threads, "_current_cpu", lambda: cpu)
+    monkeypatch.setattr(_threads, "workers", lambda: 2)
+    x = RNG.standard_normal((4, 16, 16, 64)).astype(np.float32)
+    w = RNG.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=2, padding="same")
+    numpy_backend.conv_transpose(x, w, args, algorithm="scatter")
+    pool = _threads._pool(1)
+    assert pool._kept_off == cpu
+    if cpu is not None:
+        assert [os.sched_getaffinity(thread) for thread in pool._thread_ids] == [_others(cpu)]

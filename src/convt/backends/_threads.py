@@ -204,19 +204,65 @@ class _Pool:
     (its future, locks and thread-count check) had taken 57-105 us of a 1 ms call inside
     the benchmark's loop, before the calling thread could start on its own task
     (docs/architecture.md, "Per-call cost inside a loop").
+
+    The threads are kept off the CPU that the calling thread runs on
+    (:func:`_keep_off`). Linux often woke the thread on the caller's CPU, where it
+    preempted the caller, so that the two tasks ran one after the other while the
+    other core idled (58-75% of two-task calls after a pause on a two-core VM;
+    docs/architecture.md, "Threads").
     """
 
     def __init__(self, size: int) -> None:
         self._queue: queue.SimpleQueue[_SharedTasks] = queue.SimpleQueue()
+        self._thread_ids: list[int] = []
+        self._kept_off: int | None = None
         for number in range(size):
-            threading.Thread(target=self._serve, name=f"convt_{number}", daemon=True).start()
+            thread = threading.Thread(target=self._serve, name=f"convt_{number}", daemon=True)
+            thread.start()  # returns once the thread runs, its native_id set
+            if thread.native_id is not None:
+                self._thread_ids.append(thread.native_id)
 
     def submit(self, shared: _SharedTasks) -> None:
+        self._kept_off = _keep_off(self._thread_ids, self._kept_off)
         self._queue.put(shared)
 
     def _serve(self) -> None:
         while True:
             _work_on_pool_thread(self._queue.get())
+
+
+def _keep_off(thread_ids: list[int], kept_off: int | None) -> int | None:
+    """Lets the threads ``thread_ids`` run on every CPU the calling thread may use but the one
+    it runs on; returns that CPU. Nothing changes when it is ``kept_off`` already, or where
+    the CPU or the affinity cannot be read or set (not Linux)."""
+    cpu = _current_cpu()
+    if cpu is None or cpu == kept_off:
+        return kept_off
+    allowed = os.sched_getaffinity(0)
+    others = allowed - {cpu} or allowed
+    for thread_id in thread_ids:
+        with contextlib.suppress(OSError):  # a thread that is gone, or a mask refused
+            os.sched_setaffinity(thread_id, others)
+    return cpu
+
+
+@functools.cache
+def _sched_getcpu() -> Callable[[], int] | None:
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        function = ctypes.CDLL(None).sched_getcpu
+    except (AttributeError, OSError):
+        return None
+    function.restype, function.argtypes = ctypes.c_int, []
+    return function
+
+
+def _current_cpu() -> int | None:
+    """The CPU the calling thread runs on, or None where that cannot be asked."""
+    getcpu = _sched_getcpu()
+    cpu = getcpu() if getcpu is not None else -1
+    return cpu if cpu >= 0 else None
 
 
 @functools.lru_cache(maxsize=4)

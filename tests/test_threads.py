@@ -387,3 +387,21 @@ def test_a_parallel_call_keeps_the_pool_off_the_callers_cpu(monkeypatch):
     assert pool._kept_off == cpu
     if cpu is not None:
         assert [os.sched_getaffinity(thread) for thread in pool._thread_ids] == [_others(cpu)]
+
+
+@pytest.mark.parametrize("refused", ["sched_getaffinity", "sched_setaffinity"])
+def test_a_sandbox_refusing_affinity_calls_leaves_calls_working(monkeypatch, refused):
+    def refuse(*args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(_threads, "_current_cpu", lambda: 0)
+    monkeypatch.setattr(os, refused, refuse, raising=False)
+    assert _threads._keep_off([threading.get_native_id()], None) == 0
+    monkeypatch.setattr(_threads, "workers", lambda: 2)
+    x = RNG.standard_normal((4, 16, 16, 64)).astype(np.float32)
+    w = RNG.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    args, _ = plan_conv_transpose(x.shape, w.shape, strides=2, padding="same")
+    expected = numpy_backend.conv_transpose(x.astype(np.float64), w, args)
+    monkeypatch.setattr(_threads._pool(1), "_kept_off", None)
+    got = numpy_backend.conv_transpose(x, w, args, algorithm="scatter")
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

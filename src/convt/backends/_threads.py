@@ -238,11 +238,12 @@ def _keep_off(thread_ids: list[int], kept_off: int | None) -> int | None:
     cpu = _current_cpu()
     if cpu is None or cpu == kept_off:
         return kept_off
-    allowed = os.sched_getaffinity(0)
-    others = allowed - {cpu} or allowed
-    for thread_id in thread_ids:
-        with contextlib.suppress(OSError):  # a thread that is gone, or a mask refused
-            os.sched_setaffinity(thread_id, others)
+    with contextlib.suppress(OSError):  # a sandbox refusing the calls, a thread that is gone
+        allowed = os.sched_getaffinity(0)
+        others = allowed - {cpu} or allowed
+        for thread_id in thread_ids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(thread_id, others)
     return cpu
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from convt.backends import _recipes
 from convt.backends import numpy as numpy_backend
 from convt.prepared import forget_recognized
 
@@ -26,3 +27,10 @@ def _no_recognized_kernels():
     """Each test starts with no plain kernel kept from another (``convt.prepared.recognize``):
     a test that counts kernel transforms sees only its own."""
     forget_recognized()
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_recipes():
+    """Each test's calls decide afresh (``convt.backends._recipes``): a test that changes a
+    switch of the backend must not meet a recipe that an earlier test's calls made."""
+    _recipes.forget()

@@ -234,7 +234,7 @@ def test_a_plain_kernel_is_kept_only_where_its_comparison_pays(
     plans = args.axis_plans(x_shape[1:-1])
     assert numpy_backend.choose_algorithm(plans, x_shape[-1], filters, x_shape[0],
                                           prepared=True) == "winograd" or not _fused.available()
-    assert numpy_backend._recognizable(w, plans, x_shape[0]) == (
+    assert numpy_backend._recognizable(w.shape, w.dtype, plans, x_shape[0]) == (
         recognized and _fused.available())
 
 

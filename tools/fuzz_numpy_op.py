@@ -181,7 +181,7 @@ def configured(args: dict[str, Any]) -> Iterator[None]:
     """
     import numpy as np
 
-    from convt.backends import _threads, _winograd
+    from convt.backends import _recipes, _threads, _winograd
     from convt.backends import numpy as backend
 
     names = ("ACCELERATE", "MEMORY_BUDGET", "PARALLEL_MIN_MACS", "uninitialized")
@@ -205,9 +205,11 @@ def configured(args: dict[str, Any]) -> Iterator[None]:
             setattr(_winograd, name, value)
     if controls:
         controls[1](args["workers"])
+    _recipes.forget()
     try:
         yield
     finally:
+        _recipes.forget()
         for name, value in saved.items():
             setattr(backend, name, value)
         for name, value in saved_winograd.items():

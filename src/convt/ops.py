@@ -8,6 +8,7 @@ from typing import Any
 
 from convt._arrays import host_array
 from convt._shapes import check_call_fits, conv_transpose_output_shape, remembered_plan
+from convt.backends import _recipes
 from convt.backends import numpy as numpy_backend
 from convt.prepared import PreparedKernel
 
@@ -79,6 +80,11 @@ def conv_transpose(
         >>> conv_transpose(x, w, strides=2)[0, :, 0]
         array([1., 1., 2., 1., 2., 1., 1.], dtype=float32)
     """
+    arguments = {"strides": strides, "padding": padding, "output_padding": output_padding,
+                 "data_format": data_format, "dilation_rate": dilation_rate}
+    remembered = _recipes.call(inputs, kernel, arguments)
+    if remembered is not None:
+        return remembered
     prepared = isinstance(kernel, PreparedKernel)
     if _is_torch_tensor(inputs) or _is_torch_tensor(kernel):
         from convt.backends import torch as torch_backend

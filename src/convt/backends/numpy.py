@@ -42,6 +42,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -282,7 +283,7 @@ def conv_transpose(
         out = np.zeros(shape, dtype=work_dtype)
     else:
         kept = prepared is not None
-        if not (kept or algorithm) and _recognizable(kernel, plans, x.shape[0]):
+        if not (kept or algorithm) and _recognizable(kernel.shape, kernel.dtype, plans, x.shape[0]):
             prepared, kept = recognize(kernel)
         chosen = algorithm or choose_algorithm(
             plans, x.shape[-1], filters, x.shape[0], dtype=work_dtype, prepared=kept)
@@ -291,16 +292,76 @@ def conv_transpose(
                                       prepared=kept, winograd=False)
         out = uninitialized(shape, work_dtype)
         macs = multiply_adds(plans, x.shape[-1], filters, x.shape[0])
-        pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
-        with _threads.scratch_claim():
-            if chosen == "winograd":
-                tasks = _winograd.tasks(x, kernel, plans, out, pieces, prepared=prepared)
-            else:
-                tasks = ALGORITHMS[chosen](x, kernel, plans, out, pieces)
-            _threads.run(tasks, parallel=pieces > 1)
+        _run(chosen, x, kernel, plans, out, macs, prepared)
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return np.ascontiguousarray(out, dtype=out_dtype)
+
+
+def _run(
+    chosen: str,
+    x: np.ndarray,
+    kernel: np.ndarray,
+    plans: tuple[AxisPlan, ...],
+    out: np.ndarray,
+    macs: int,
+    prepared: PreparedKernel | None = None,
+) -> None:
+    """Runs the ``chosen`` algorithm into ``out``, on the workers when the call is large."""
+    pieces = _threads.workers() if macs >= PARALLEL_MIN_MACS else 1
+    with _threads.scratch_claim():
+        if chosen == "winograd":
+            tasks = _winograd.tasks(x, kernel, plans, out, pieces, prepared=prepared)
+        else:
+            tasks = ALGORITHMS[chosen](x, kernel, plans, out, pieces)
+        _threads.run(tasks, parallel=pieces > 1)
+
+
+def recipe(
+    plans: tuple[AxisPlan, ...],
+    input_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    dtype: np.dtype,
+    *,
+    prepared: bool = False,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """The call as a function of its two arrays (channels_last, C-contiguous, ``dtype``),
+    with every choice that the shapes make already made; None for empty calls and for
+    those that Winograd could take (its choice also depends on the values, and on the
+    kernel being kept: ``prepared``, or recognized by its bits).
+
+    A small overlap-add call (one task) also has its chunks and zeroing decided
+    (:func:`_scatter_layout`) and skips the choice of workers.
+    """
+    channels, filters = kernel_shape[-1], kernel_shape[-2]
+    batch = input_shape[0]
+    shape = (batch, *(p.output_length for p in plans), filters)
+    if not (math.prod(shape) and math.prod(input_shape)):
+        return None
+    if prepared and _takes_winograd(plans, channels, filters, batch, dtype, prepared=True):
+        return None
+    if not prepared and _recognizable(kernel_shape, dtype, plans, batch):
+        return None
+    chosen = choose_algorithm(plans, channels, filters, batch, dtype=dtype, prepared=prepared)
+    if chosen == "winograd":
+        return None
+    macs = multiply_adds(plans, channels, filters, batch)
+    if chosen != "scatter" or macs >= PARALLEL_MIN_MACS:
+        def any_task(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+            out = uninitialized(shape, dtype)
+            _run(chosen, x, kernel, plans, out, macs)
+            return out
+
+        return any_task
+    layout = _scatter_layout(plans, input_shape, kernel_shape, dtype.itemsize, 1)
+
+    def one_task(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        out = uninitialized(shape, dtype)
+        with _threads.scratch_claim():
+            _threads.run(_scatter_tasks(layout, x, kernel, plans, out), parallel=False)
+        return out
+
+    return one_task
 
 
 def _all_finite(x: np.ndarray, kernel: np.ndarray, prepared: PreparedKernel | None) -> bool:
@@ -326,13 +387,16 @@ def _squares_finite(array: np.ndarray) -> bool:
     return bool(np.isfinite(np.dot(flat, flat)))
 
 
-def _recognizable(kernel: np.ndarray, plans: tuple[AxisPlan, ...], batch: int) -> bool:
-    """True when the rule would send a prepared ``kernel`` to Winograd, comparing its bits
-    included (:data:`COMPARE_COST`), and it is small enough to keep
+def _recognizable(
+    kernel_shape: tuple[int, ...], dtype: np.dtype, plans: tuple[AxisPlan, ...], batch: int
+) -> bool:
+    """True when the rule would send a prepared kernel of this shape and dtype to Winograd,
+    comparing its bits included (:data:`COMPARE_COST`), and it is small enough to keep
     (:data:`convt.prepared.RECOGNIZED_MAX_BYTES`)."""
-    compared = kernel.size if kernel.nbytes > COMPARE_CACHED_BYTES else 0
-    return kernel.nbytes <= RECOGNIZED_MAX_BYTES and _takes_winograd(
-        plans, kernel.shape[-1], kernel.shape[-2], batch, kernel.dtype, prepared=True,
+    size = math.prod(kernel_shape)
+    compared = size if size * dtype.itemsize > COMPARE_CACHED_BYTES else 0
+    return size * dtype.itemsize <= RECOGNIZED_MAX_BYTES and _takes_winograd(
+        plans, kernel_shape[-1], kernel_shape[-2], batch, dtype, prepared=True,
         compared=compared)
 
 
@@ -494,7 +558,7 @@ def uninitialized(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def _stored_box(
-    weights: np.ndarray, plans: tuple[AxisPlan, ...], spatial: tuple[int, ...]
+    columns: int, plans: tuple[AxisPlan, ...], spatial: tuple[int, ...]
 ) -> tuple[tuple[int, int], ...] | None:
     """Per axis, the ``(first, stop)`` outputs that overlap-add's chunks store when each owns
     its outputs; None when they add into them instead.
@@ -502,9 +566,10 @@ def _stored_box(
     The chunks store when the taps tile the full scatter, or when the compiled loop sums
     each output's taps (storing zeros where the inputs reach an output with no tap). Either
     way they store the range of outputs that the inputs reach; outside it, where
-    ``output_padding`` appends zeros, nothing is written.
+    ``output_padding`` appends zeros, nothing is written. ``columns`` is the GEMM's,
+    ``taps * filters``.
     """
-    if not (_taps_tile_output(plans) or _compiled_pass(weights, plans) == "sums"):
+    if not (_taps_tile_output(plans) or _compiled_pass(columns, plans) == "sums"):
         return None
     tables = [_fused.landing_table(plan, 0, n) for plan, n in zip(plans, spatial)]
     return tuple((int(table[3]), int(table[3]) + len(table[0])) for table in tables)
@@ -733,47 +798,116 @@ def _scatter(
     pixels (:func:`_splits_taps`), by the first axis's taps: each chunk then
     computes a part of the kernel over the whole input.
     """
-    rank = len(plans)
-    kernel_size = kernel.shape[:rank]
-    filters, channels = kernel.shape[rank:]
-    if pieces == 1 and _tiles_are_the_window(plans):
+    layout = _scatter_layout(plans, x.shape, kernel.shape, x.itemsize, pieces)
+    yield from _scatter_tasks(layout, x, kernel, plans, out)
+
+
+def _scatter_tasks(
+    layout: ScatterLayout,
+    x: np.ndarray,
+    kernel: np.ndarray,
+    plans: tuple[AxisPlan, ...],
+    out: np.ndarray,
+) -> Iterator[Task]:
+    """Overlap-add's tasks by ``layout``; zeroes what the layout zeroes up front."""
+    channels = kernel.shape[-1]
+    if layout.tiles:
         yield functools.partial(_place_tiles, x, kernel.reshape(-1, channels).T, plans, out)
         return
+    _zero_before_chunks(out, layout)
+    placing = threading.Lock() if layout.shared else None
+    for taps, part_plans, part_groups in layout.parts:
+        weights = kernel[taps].reshape(-1, channels).T
+        for batches, rows, own_rows in layout.chunks:
+            yield functools.partial(
+                _scatter_chunk, x[batches, rows], weights, part_groups, part_plans, out[batches],
+                rows.start, placing, own_rows, zero_first=layout.zero_own_samples,
+            )
+
+
+class ScatterLayout(NamedTuple):
+    """What overlap-add's chunks are and how they meet, from the call's shapes alone."""
+
+    tiles: bool
+    """One task of a GEMM and one interleaving copy (:func:`_tiles_are_the_window`)."""
+    parts: tuple[tuple[slice, tuple[AxisPlan, ...], tuple[tuple[TapGroup, ...], ...]], ...]
+    """(taps of the first axis, their plans, their tap groups) of each part of the kernel."""
+    chunks: tuple[tuple[slice, slice, tuple[int, int]], ...]
+    """(samples, input rows, output rows of its own) of each chunk of the input."""
+    shared: bool
+    """Chunks add into outputs that other chunks add into too, holding a lock."""
+    box: tuple[tuple[int, int], ...] | None
+    """Per axis the outputs that the chunks store (:func:`_stored_box`), or None."""
+    zero_rows: bool
+    """The rows where row chunks of one sample meet are zeroed first."""
+    zero_all: bool
+    """The whole output is zeroed first."""
+    zero_own_samples: bool
+    """Each chunk zeroes its own samples before adding into them."""
+
+
+@functools.lru_cache(maxsize=256)
+def _scatter_layout(
+    plans: tuple[AxisPlan, ...],
+    input_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    itemsize: int,
+    pieces: int,
+) -> ScatterLayout:
+    """Overlap-add's chunks and zeroing for these shapes; cached (a layer in a loop asks
+    again, and working it out took a small call's tens of microseconds)."""
+    rank = len(plans)
+    if pieces == 1 and _tiles_are_the_window(plans):
+        return ScatterLayout(True, (), (), False, None, False, False, False)
+    kernel_size = kernel_shape[:rank]
+    filters = kernel_shape[rank]
     groups = _tap_groups(plans)
     canvas_row = plans[0].stride * math.prod(
         (n + axis_groups[-1].row) * plan.stride
-        for n, axis_groups, plan in zip(x.shape[2:-1], groups[1:], plans[1:])
+        for n, axis_groups, plan in zip(input_shape[2:-1], groups[1:], plans[1:])
     )
-    split = _splits_taps(x, kernel, plans, pieces)
+    split = _splits_taps(input_shape, kernel_shape, plans, pieces)
     parts = pieces if split else 1
-    columns_row = math.prod(x.shape[2:-1]) * math.prod(kernel_size) // parts
-    row_bytes = (columns_row + canvas_row) * filters * x.itemsize
-    chunks = list(_chunks(x.shape[0], x.shape[1], row_bytes, pieces // parts))
+    columns_row = math.prod(input_shape[2:-1]) * math.prod(kernel_size) // parts
+    row_bytes = (columns_row + canvas_row) * filters * itemsize
+    chunks = list(_chunks(input_shape[0], input_shape[1], row_bytes, pieces // parts))
     # Chunks of one sample's rows add into overlapping windows, as do parts of the kernel;
     # whole samples never overlap, and neither do the tiles of kernel == stride.
-    whole_samples = chunks[0][1].stop == x.shape[1]
+    whole_samples = chunks[0][1].stop == input_shape[1]
     rows_overlap = not whole_samples and not _taps_tile_output(plans)
-    placing = threading.Lock() if split or rows_overlap else None
-    box = None if split else _stored_box(kernel.reshape(-1, channels).T, plans, x.shape[1:-1])
+    shared = split or rows_overlap
+    box = None if split else _stored_box(math.prod(kernel_size) * filters, plans,
+                                         input_shape[1:-1])
     stored = box is not None
-    zero_own_samples = placing is None and whole_samples and not stored
-    if stored:
-        _zero_outside_box(out, box)
-    if stored and rows_overlap:
-        _zero_shared_rows(out, chunks, plans[0])
-    elif not (stored or zero_own_samples):
-        out.fill(0)  # chunks that share outputs, or leave some unwritten
+    zero_own_samples = not shared and whole_samples and not stored
+    kernel_parts = []
     for taps in _threads.even_slices(kernel_size[0], parts):
         part_plans = plans if parts == 1 else (
             plans[0].kernel_part(taps.start, taps.stop), *plans[1:])
-        weights = kernel[taps].reshape(-1, channels).T
-        part_groups = groups if parts == 1 else _tap_groups(part_plans)
-        for batches, rows in chunks:
-            own_rows = (0, 0) if split else plans[0].own_outputs(rows.start, rows.stop)
-            yield functools.partial(
-                _scatter_chunk, x[batches, rows], weights, part_groups, part_plans, out[batches],
-                rows.start, placing, own_rows, zero_first=zero_own_samples,
-            )
+        kernel_parts.append((taps, part_plans, groups if parts == 1 else _tap_groups(part_plans)))
+    return ScatterLayout(
+        tiles=False,
+        parts=tuple(kernel_parts),
+        chunks=tuple(
+            (batches, rows, (0, 0) if split else plans[0].own_outputs(rows.start, rows.stop))
+            for batches, rows in chunks),
+        shared=shared,
+        box=box,
+        zero_rows=stored and rows_overlap,
+        zero_all=not (stored or zero_own_samples),
+        zero_own_samples=zero_own_samples,
+    )
+
+
+def _zero_before_chunks(out: np.ndarray, layout: ScatterLayout) -> None:
+    """Zeroes the outputs that the layout's chunks neither store nor zero themselves."""
+    if layout.box is not None:
+        _zero_outside_box(out, layout.box)
+    if layout.zero_rows:
+        _zero_shared_rows(out, [(batches, rows) for batches, rows, _ in layout.chunks],
+                          layout.parts[0][1][0])
+    elif layout.zero_all:
+        out.fill(0)  # chunks that share outputs, or leave some unwritten
 
 
 def _tiles_are_the_window(plans: tuple[AxisPlan, ...]) -> bool:
@@ -819,7 +953,8 @@ def _zero_shared_rows(out: np.ndarray, chunks: list[tuple[slice, slice]], plan: 
 
 
 def _splits_taps(
-    x: np.ndarray, kernel: np.ndarray, plans: tuple[AxisPlan, ...], pieces: int
+    input_shape: tuple[int, ...], kernel_shape: tuple[int, ...], plans: tuple[AxisPlan, ...],
+    pieces: int,
 ) -> bool:
     """True when overlap-add's workers share out the first axis's taps rather than the input.
 
@@ -830,8 +965,8 @@ def _splits_taps(
     """
     return (
         pieces > 1
-        and x[..., 0].size <= TAP_SPLIT_MAX_PIXELS
-        and kernel.shape[0] % pieces == 0
+        and math.prod(input_shape[:-1]) <= TAP_SPLIT_MAX_PIXELS
+        and kernel_shape[0] % pieces == 0
         and not _taps_tile_output(plans)
     )
 
@@ -858,7 +993,7 @@ def _scatter_chunk(
     owned = placing is None
     if zero_first:
         out.fill(0)
-    compiled = _compiled_pass(weights, plans)
+    compiled = _compiled_pass(weights.shape[1], plans)
     if compiled == "sums":
         columns = _pixel_taps(block, weights, plans)
         _fused_overlap_add(out, columns, row_start, plans, placing, own_rows)
@@ -882,20 +1017,21 @@ def _scatter_chunk(
         _place_window(out, canvas, row_start, plans, add=True)
 
 
-def _compiled_pass(weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> str | None:
+def _compiled_pass(columns: int, plans: tuple[AxisPlan, ...]) -> str | None:
     """Which compiled loop replaces overlap-add's NumPy passes (see :data:`ACCELERATE`).
 
     ``"planes"`` with few filters (each tap's plane added in place), ``"sums"``
     otherwise (each output's landing taps summed); None without the
     accelerator, when the taps tile the output (nothing to add), and on 1-D
-    inputs whose NumPy passes are long runs (:data:`COMPILED_1D_MAX_KERNEL`).
+    inputs whose NumPy passes are long runs (:data:`COMPILED_1D_MAX_KERNEL`). ``columns``
+    is the GEMM's, ``taps * filters``.
     """
     if _taps_tile_output(plans) or not (ACCELERATE and _fused.available()):
         return None
     if len(plans) == 1 and not (plans[0].kernel_size <= COMPILED_1D_MAX_KERNEL
-                                or weights.shape[1] <= PLANE_MAX_ADDS):
+                                or columns <= PLANE_MAX_ADDS):
         return None
-    return "planes" if _few_filters(weights, plans) else "sums"
+    return "planes" if _few_filters(columns, plans) else "sums"
 
 
 def _fused_overlap_add(
@@ -924,8 +1060,8 @@ def _fused_overlap_add(
             _fused.overlap_add(columns, out, [part, *others], add=True)
 
 
-def _few_filters(weights: np.ndarray, plans: tuple[AxisPlan, ...]) -> bool:
-    return weights.shape[1] // math.prod(p.kernel_size for p in plans) < PLANAR_MAX_FILTERS
+def _few_filters(columns: int, plans: tuple[AxisPlan, ...]) -> bool:
+    return columns // math.prod(p.kernel_size for p in plans) < PLANAR_MAX_FILTERS
 
 
 def _tap_planes(
@@ -1011,7 +1147,7 @@ def _tap_columns(block: np.ndarray, weights: np.ndarray, plans: tuple[AxisPlan, 
     planes of :func:`_tap_planes`, transposed.
     """
     rank = len(plans)
-    if _few_filters(weights, plans):
+    if _few_filters(weights.shape[1], plans):
         columns = _tap_planes(block, weights, plans, pixel_major=False)
         inputs, taps, channel = 1 + rank, range(rank), rank
     else:

@@ -133,15 +133,15 @@ def test_recipe_is_not_taken_where_winograd_may_be(monkeypatch):
     assert _by_recipe(x, w, strides=2) is None
 
 
-@pytest.mark.parametrize(("strides", "error", "message"), [
-    (2.0, ValueError, "Received: strides=2.0"),
-    (0, ValueError, "Received: strides=0"),
+@pytest.mark.parametrize(("strides", "message"), [
+    (2.0, "Received: strides=2.0"),
+    (0, "Received: strides=0"),
 ])
-def test_an_argument_equal_to_a_remembered_one_still_raises(strides, error, message):
+def test_an_argument_equal_to_a_remembered_one_still_raises(strides, message):
     """``2.0 == 2`` as a key: the recipe made for ``strides=2`` must not answer it."""
     x, w = _arrays((2, 5, 5, 8), (3, 3, 4, 8))
     ops.conv_transpose(x, w, strides=2)
-    with pytest.raises(error, match=message):
+    with pytest.raises(ValueError, match=message):
         ops.conv_transpose(x, w, strides=strides)
 
 

@@ -814,7 +814,7 @@ def _scatter_tasks(
     if layout.tiles:
         yield functools.partial(_place_tiles, x, kernel.reshape(-1, channels).T, plans, out)
         return
-    _zero_before_chunks(out, layout)
+    _zero_before_chunks(out, layout, plans[0])
     placing = threading.Lock() if layout.shared else None
     for taps, part_plans, part_groups in layout.parts:
         weights = kernel[taps].reshape(-1, channels).T
@@ -858,7 +858,8 @@ def _scatter_layout(
     again, and working it out took a small call's tens of microseconds)."""
     rank = len(plans)
     if pieces == 1 and _tiles_are_the_window(plans):
-        return ScatterLayout(True, (), (), False, None, False, False, False)
+        return ScatterLayout(tiles=True, parts=(), chunks=(), shared=False, box=None,
+                             zero_rows=False, zero_all=False, zero_own_samples=False)
     kernel_size = kernel_shape[:rank]
     filters = kernel_shape[rank]
     groups = _tap_groups(plans)
@@ -899,13 +900,12 @@ def _scatter_layout(
     )
 
 
-def _zero_before_chunks(out: np.ndarray, layout: ScatterLayout) -> None:
+def _zero_before_chunks(out: np.ndarray, layout: ScatterLayout, first_axis: AxisPlan) -> None:
     """Zeroes the outputs that the layout's chunks neither store nor zero themselves."""
     if layout.box is not None:
         _zero_outside_box(out, layout.box)
     if layout.zero_rows:
-        _zero_shared_rows(out, [(batches, rows) for batches, rows, _ in layout.chunks],
-                          layout.parts[0][1][0])
+        _zero_shared_rows(out, layout.chunks, first_axis)
     elif layout.zero_all:
         out.fill(0)  # chunks that share outputs, or leave some unwritten
 
@@ -931,7 +931,9 @@ def _place_tiles(
     _place_window(out, _tap_columns(x, weights, plans), 0, plans, add=False)
 
 
-def _zero_shared_rows(out: np.ndarray, chunks: list[tuple[slice, slice]], plan: AxisPlan) -> None:
+def _zero_shared_rows(
+    out: np.ndarray, chunks: tuple[tuple[slice, slice, tuple[int, int]], ...], plan: AxisPlan
+) -> None:
     """Zeroes the output rows that no row chunk stores: the chunks add into the rows they
     share (under the lock), and store the rows they own (:meth:`AxisPlan.own_outputs`)
     that their inputs reach.
@@ -941,10 +943,9 @@ def _zero_shared_rows(out: np.ndarray, chunks: list[tuple[slice, slice]], plan: 
     stored by neither, so it is zeroed here too.
     """
     start = 0
-    for samples, rows in chunks:
+    for samples, rows, (first, stop) in chunks:  # the rows each owns
         if samples.start > 0:  # every sample is cut into the same rows
             break
-        first, stop = plan.own_outputs(rows.start, rows.stop)
         reached = rows.start * plan.stride - plan.crop_left
         reach_stop = (rows.stop - 1) * plan.stride + plan.effective_kernel - plan.crop_left
         out[:, start:max(first, reached, start)] = 0

@@ -3,9 +3,9 @@
 A call of a few hundred microseconds (``keras_doc``, ``dcgan_out``) spent about as long in
 the op's checks, the backend's choices and overlap-add's set-up as in its GEMM, inside a
 loop of calls (docs/architecture.md, "Per-call cost inside a loop"). Everything but the
-GEMM and the passes after it depends only on the shapes, dtypes and arguments; for a
-one-task overlap-add call it is decided once per such key and kept here, and the call
-then runs the GEMM and its pass straight away.
+GEMM and the passes after it depends only on the shapes, dtypes and arguments: per such
+key the plans and the algorithm are kept here, and for a one-task overlap-add call its
+chunks and zeroing too, so that the call runs its GEMM and pass straight away.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def call(inputs: Any, kernel: Any, arguments: dict[str, Any]) -> np.ndarray | No
     Taken by NumPy arrays (the kernel may be a :class:`PreparedKernel`) of one native
     float dtype, C-contiguous, channels_last, whose arguments are plain
     (:func:`convt._shapes.are_plain`) and whose call Winograd would not take.
+    ``data_format=None`` in ``arguments`` is resolved in place, as the default stands now.
     """
     prepared = type(kernel) is PreparedKernel
     if prepared:

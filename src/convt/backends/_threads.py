@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from convt.backends import _spin
+
 _OPENBLAS_PREFIXES = ("scipy_openblas_", "openblas_")
 _OPENBLAS_SUFFIXES = ("64_", "")
 
@@ -37,6 +39,11 @@ SMALL_GEMM_CORES = frozenset({"SkylakeX"})
 """OpenBLAS's core types whose float32 GEMMs of at most 10^6 multiply-adds run in its
 small-matrix kernels, which skip packing the operands (:func:`small_gemm`). Only the
 one measured is listed; other cores keep the chunking measured without it."""
+
+SPIN_SECONDS = 0.001
+"""How long a pool thread polls for the next call's work after its task, and the calling
+thread for the pool's tasks to finish, before blocking (:mod:`convt.backends._spin`).
+0 blocks at once."""
 
 SCRATCH_KEEP_BYTES = 16 * 2**20
 """Scratch buffers up to this size are kept per thread and reused by later chunks."""
@@ -214,6 +221,8 @@ class _Pool:
 
     def __init__(self, size: int) -> None:
         self._queue: queue.SimpleQueue[_SharedTasks] = queue.SimpleQueue()
+        self._posts = np.zeros(1, np.int64)  # counts puts, for threads polling for work
+        self._posting = threading.Lock()
         self._thread_ids: list[int] = []
         self._kept_off: int | None = None
         for number in range(size):
@@ -225,10 +234,28 @@ class _Pool:
     def submit(self, shared: _SharedTasks) -> None:
         self._kept_off = _keep_off(self._thread_ids, self._kept_off)
         self._queue.put(shared)
+        with self._posting:  # counted after the put: a thread seeing the count finds the work
+            self._posts[0] += 1
 
     def _serve(self) -> None:
+        count = (_spin.NO_COUNT, 0)
         while True:
-            _work_on_pool_thread(self._queue.get())
+            shared = self._next(count)
+            count = (shared.counted, _work_on_pool_thread(shared))
+
+    def _next(self, count: tuple[np.ndarray, int]) -> _SharedTasks:
+        """The next tasks put: polled for up to :data:`SPIN_SECONDS`, then waited for.
+        ``count`` (the last tasks' counter and how many this thread ran) is counted first,
+        in the call that polls (see :mod:`convt.backends._spin`)."""
+        while True:
+            seen = int(self._posts[0])
+            if not self._queue.empty():
+                _spin.wait_while(self._posts, seen, 0, count=count)
+                return self._queue.get()  # blocks only if another pool thread took it first
+            changed = _spin.wait_while(self._posts, seen, SPIN_SECONDS, count=count)
+            count = (_spin.NO_COUNT, 0)
+            if not changed:
+                return self._queue.get()
 
 
 def _keep_off(thread_ids: list[int], kept_off: int | None) -> int | None:
@@ -298,8 +325,7 @@ def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
             shared = _SharedTasks(tasks)
             for _ in range(min(threads, len(tasks)) - 1):
                 _pool(threads - 1).submit(shared)
-            shared.work()
-            shared.wait()
+            shared.wait(shared.work())
     finally:  # inlined, not calls: an interrupt at a callee's entry would skip the count
         interrupted = None
         while True:  # take the lock even if an interrupt comes while waiting or just after
@@ -323,9 +349,9 @@ def run(tasks: Iterable[Callable[[], None]], *, parallel: bool = True) -> None:
             raise interrupted
 
 
-def _work_on_pool_thread(shared: _SharedTasks) -> None:
+def _work_on_pool_thread(shared: _SharedTasks) -> int:
     with scratch_claim():
-        shared.work()
+        return shared.work()
 
 
 class _SharedTasks:
@@ -333,14 +359,17 @@ class _SharedTasks:
 
     def __init__(self, tasks: list[Callable[[], None]]) -> None:
         self._next = iter(tasks)
-        self._left = len(tasks)
+        self._total = self._left = len(tasks)
+        self.counted = np.zeros(1, np.int64)  # tasks that pool threads ran, once they poll
         self._lock = threading.Lock()
         self._finished = threading.Lock()  # held until the last task finishes (an Event's
         self._finished.acquire()  # Condition costs more to make, in a call's time)
         self._errors: list[BaseException] = []
 
-    def work(self) -> None:
-        """Runs tasks until none is left to take (a thread that comes late finds none)."""
+    def work(self) -> int:
+        """Runs tasks until none is left to take (a thread that comes late finds none);
+        returns how many it ran."""
+        ran = 0
         while (task := self._take()) is not None:
             try:
                 task()
@@ -348,9 +377,16 @@ class _SharedTasks:
                 self._errors.append(error)
             finally:
                 self._finish_one()
+                ran += 1
+        return ran
 
-    def wait(self) -> None:
-        """Blocks until every task has finished; raises the first error a task raised."""
+    def wait(self, ran: int) -> None:
+        """Waits until every task has finished, given that the calling thread ``ran`` of
+        them: polls :attr:`counted` for up to :data:`SPIN_SECONDS` after each change, then
+        blocks. Raises the first error a task raised."""
+        while (counted := int(self.counted[0])) < self._total - ran and _spin.wait_while(
+                self.counted, counted, SPIN_SECONDS):
+            pass
         self._finished.acquire()
         if self._errors:
             raise self._errors[0]

@@ -90,6 +90,7 @@ def test_calls_back_to_back_and_after_pauses_run_every_task(monkeypatch, seconds
     blocks from the start; the caller waits for all of it, polling or blocked."""
     monkeypatch.setattr(_threads, "workers", lambda: 2)
     monkeypatch.setattr(_threads, "SPIN_SECONDS", seconds)
+    monkeypatch.setattr(_threads, "POOL_SPIN_SECONDS", seconds)
     for pause in (0.0, 0.0, 0.003, 0.0, 0.02, 0.0):
         time.sleep(pause)
         ran, meeting = [], threading.Barrier(2, timeout=10)
@@ -127,11 +128,13 @@ def test_the_caller_stops_polling_and_blocks_for_a_long_task(monkeypatch):
 @pytest.mark.parametrize("seconds", [0.0, 0.001])
 def test_parallel_op_calls_in_a_loop_are_right_with_and_without_polling(monkeypatch, seconds):
     monkeypatch.setattr(_threads, "SPIN_SECONDS", seconds)
+    monkeypatch.setattr(_threads, "POOL_SPIN_SECONDS", seconds)
     x = RNG.standard_normal((8, 15, 15, 64), dtype=np.float32)
     w = RNG.standard_normal((3, 3, 32, 64), dtype=np.float32)
     kwargs = dict(strides=2, padding="valid", output_padding=1)
     with monkeypatch.context() as blocking:
         blocking.setattr(_threads, "SPIN_SECONDS", 0.0)
+        blocking.setattr(_threads, "POOL_SPIN_SECONDS", 0.0)
         expected = ops.conv_transpose(x, w, **kwargs)
     for _ in range(20):
         np.testing.assert_array_equal(ops.conv_transpose(x, w, **kwargs), expected)

@@ -3,10 +3,11 @@
 A thread blocked on a lock or a queue sleeps, and on a virtual machine its
 CPU halts: waking it took 50-110 us here, against a few microseconds for a
 thread that polls a word in memory. :mod:`convt.backends._threads` therefore
-lets its pool's threads poll for the next call's work for
-:data:`~convt.backends._threads.SPIN_SECONDS` after each task (a model's
-layers call convt one after another), and the calling thread poll for the
-pool's tasks to finish, before either blocks as usual.
+lets the calling thread poll for the pool's tasks to finish
+(:data:`~convt.backends._threads.SPIN_SECONDS`), and its pool's threads poll
+briefly for the next call's work
+(:data:`~convt.backends._threads.POOL_SPIN_SECONDS`), before either blocks as
+usual.
 
 The polling is a compiled loop (numba) that holds no GIL, so that the threads
 doing work run beside it at full speed. A thread that has finished tasks adds

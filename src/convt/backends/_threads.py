@@ -41,9 +41,15 @@ small-matrix kernels, which skip packing the operands (:func:`small_gemm`). Only
 one measured is listed; other cores keep the chunking measured without it."""
 
 SPIN_SECONDS = 0.001
-"""How long a pool thread polls for the next call's work after its task, and the calling
-thread for the pool's tasks to finish, before blocking (:mod:`convt.backends._spin`).
-0 blocks at once."""
+"""How long the calling thread polls for the pool's tasks to finish, after each one that
+finishes, before it blocks (:mod:`convt.backends._spin`). 0 blocks at once."""
+
+POOL_SPIN_SECONDS = 50e-6
+"""How long a pool thread polls for the next call's work after its tasks, before it blocks.
+Long enough that the caller, seeing the count of those tasks, takes the GIL before this
+thread needs it again; short, because a thread polling for 1 ms took a core from the BLAS
+threads of the caller's next step (a two-thread 512^3 matmul right after a call, 1.23-1.38x
+its time). 0 blocks at once."""
 
 SCRATCH_KEEP_BYTES = 16 * 2**20
 """Scratch buffers up to this size are kept per thread and reused by later chunks."""
@@ -244,7 +250,7 @@ class _Pool:
             count = (shared.counted, _work_on_pool_thread(shared))
 
     def _next(self, count: tuple[np.ndarray, int]) -> _SharedTasks:
-        """The next tasks put: polled for up to :data:`SPIN_SECONDS`, then waited for.
+        """The next tasks put: polled for up to :data:`POOL_SPIN_SECONDS`, then waited for.
         ``count`` (the last tasks' counter and how many this thread ran) is counted first,
         in the call that polls (see :mod:`convt.backends._spin`)."""
         while True:
@@ -252,7 +258,7 @@ class _Pool:
             if not self._queue.empty():
                 _spin.wait_while(self._posts, seen, 0, count=count)
                 return self._queue.get()  # blocks only if another pool thread took it first
-            changed = _spin.wait_while(self._posts, seen, SPIN_SECONDS, count=count)
+            changed = _spin.wait_while(self._posts, seen, POOL_SPIN_SECONDS, count=count)
             count = (_spin.NO_COUNT, 0)
             if not changed:
                 return self._queue.get()

@@ -47,7 +47,7 @@ def test_a_wait_on_a_word_already_changed_returns_at_once():
     assert _spin.wait_while(np.full(1, 3, np.int64), 0, 0.0)
 
 
-def test_the_count_is_added_before_the_wait(monkeypatch):
+def test_the_count_is_added_before_the_wait():
     counter = np.full(1, 2, np.int64)
     _spin.wait_while(np.zeros(1, np.int64), 1, 0.001, count=(counter, 3))
     assert counter[0] == 5

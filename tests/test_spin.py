@@ -56,9 +56,7 @@ def test_the_count_is_added_before_the_wait():
 def test_without_the_compiled_loop_nothing_polls(monkeypatch):
     monkeypatch.setattr(_spin, "_loop", lambda: None)
     counter = np.zeros(1, np.int64)
-    word = np.zeros(1, np.int64)
-    writer = _set_later(word, 1, 0.0)
-    writer.join()
+    word = np.ones(1, np.int64)
     assert not _spin.wait_while(word, 0, 60.0, count=(counter, 4))  # even though it changed
     assert counter[0] == 4
     assert not _spin.available()

@@ -63,6 +63,22 @@ def test_without_the_compiled_loop_nothing_polls(monkeypatch):
 
 
 @POLLING
+def test_telling_whether_it_polls_loads_and_times_the_loop_on_the_calling_thread():
+    _spin._polls_per_second.cache_clear()
+    assert _spin.available()
+    assert _spin._polls_per_second.cache_info().currsize == 1
+
+
+def test_a_new_pool_loads_the_loop_before_its_threads_start(monkeypatch):
+    """Loaded by a pool thread as it began to poll, it slowed the calls made meanwhile."""
+    events = []
+    monkeypatch.setattr(_spin, "available", lambda: events.append("loaded") or True)
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: events.append("started"))
+    _threads._Pool(2)
+    assert events == ["loaded", "started", "started"]
+
+
+@POLLING
 def test_counts_added_from_many_threads_at_once_all_arrive():
     counter = np.zeros(1, np.int64)
     word = np.ones(1, np.int64)

@@ -56,8 +56,12 @@ def wait_while(
 
 
 def available() -> bool:
-    """True when the compiled polling loop can run here (numba, x86-64)."""
-    return _loop() is not None
+    """True when the compiled polling loop can run here (numba, x86-64).
+
+    Loads the loop and times it (once), on the calling thread: a few hundred
+    milliseconds the first time, with numba's import.
+    """
+    return _loop() is not None and _polls_per_second() > 0
 
 
 @functools.cache

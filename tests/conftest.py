@@ -34,3 +34,13 @@ def _no_remembered_recipes():
     """Each test's calls decide afresh (``convt.backends._recipes``): a test that changes a
     switch of the backend must not meet a recipe that an earlier test's calls made."""
     _recipes.forget()
+
+
+@pytest.fixture
+def small_gemm_kernels(monkeypatch):
+    """NumPy's OpenBLAS taken to have small-matrix kernels (``_threads.small_gemm``), as on
+    the AVX-512 host where the Winograd rule's thresholds were measured: a test of that rule
+    then expects the same choices on any host."""
+    from convt.backends import _threads
+
+    monkeypatch.setattr(_threads, "small_gemm", lambda: True)

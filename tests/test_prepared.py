@@ -151,6 +151,7 @@ def test_prepared_kernel_with_torch_inputs():
     ((8, 32, 32, 128), 3, 2, 64, False, False),  # phases of 2 and 1 taps: never
     ((1, 224, 1026), 1024, 256, 1, False, False),  # one filter: GEMVs (3.9x measured)
 ])
+@pytest.mark.usefixtures("small_gemm_kernels")
 def test_rule_with_a_prepared_kernel(x_shape, kernel, strides, filters, raw, prepared):
     rank = len(x_shape) - 2
     args, _ = plan_conv_transpose(x_shape, (*(kernel,) * rank, filters, x_shape[-1]),
@@ -199,6 +200,7 @@ def _dcgan_arrays(seed=0):
 
 
 @NEEDS_NUMBA
+@pytest.mark.usefixtures("small_gemm_kernels")
 def test_a_plain_kernel_seen_again_runs_as_the_prepared_one(transform_calls):
     x, w, args = _dcgan_arrays()
     plans = args.axis_plans(x.shape[1:-1])
@@ -226,6 +228,7 @@ def test_a_plain_kernel_seen_again_runs_as_the_prepared_one(transform_calls):
     ((1, 64, 512), 8, 4, 256, False),
     ((1, 8, 8, 128), 3, 1, 128, True),  # a kernel compared from the cache
 ])
+@pytest.mark.usefixtures("small_gemm_kernels")
 def test_a_plain_kernel_is_kept_only_where_its_comparison_pays(
         x_shape, kernel_size, strides, filters, recognized):
     rank = len(x_shape) - 2
@@ -267,6 +270,7 @@ def test_recognize_keeps_the_last_few_kernels():
 
 
 @NEEDS_NUMBA
+@pytest.mark.usefixtures("small_gemm_kernels")
 def test_large_kernels_and_forced_algorithms_are_not_kept(monkeypatch):
     x, w, args = _dcgan_arrays()
     forget_recognized()
@@ -281,6 +285,7 @@ def test_large_kernels_and_forced_algorithms_are_not_kept(monkeypatch):
 
 
 @NEEDS_NUMBA
+@pytest.mark.usefixtures("small_gemm_kernels")
 def test_threads_with_kernels_of_one_shape_get_their_own_values():
     forget_recognized()
     cases = [_dcgan_arrays(seed) for seed in range(RECOGNIZED_KERNELS + 2)]  # more than kept

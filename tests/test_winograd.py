@@ -121,6 +121,30 @@ def test_one_tap_phases_as_the_phases_say(kernel, strides, dilation):
     assert numpy_backend._one_tap_phases((plan,)) is every_phase
 
 
+@pytest.mark.parametrize(("x_shape", "kernel", "strides", "filters", "packed_only"), [
+    ((16, 7, 7, 128), 5, 2, 64, False),  # dcgan_s2: estimate 0.98
+    ((4, 8, 8, 256), 4, 2, 128, False),  # 1.30, measured 1.90x slower with Winograd
+    ((4, 100, 128), 4, 2, 64, False),  # 1-D: 1.37
+    ((4, 32, 32, 128), 4, 2, 64, True),  # 1.60
+    ((1, 200, 512), 16, 8, 256, True),  # melgan_up: 1.58
+    ((8, 16, 16, 64), 4, 2, 64, True),  # as many channels as filters: 0.99
+    ((16, 7, 7, 256), 5, 1, 128, True),  # stride 1 (dcgan_s1): 1.04
+])
+@pytest.mark.parametrize("small_gemm", [True, False])
+def test_strided_narrowing_calls_need_a_larger_gain_without_small_gemm_kernels(
+        monkeypatch, x_shape, kernel, strides, filters, packed_only, small_gemm):
+    """On OpenBLAS's packed kernels (AVX2), :data:`WINOGRAD_MIN_GAIN_NARROWING` applies to
+    strided calls with more channels than filters; elsewhere every shape here is Winograd's."""
+    monkeypatch.setattr(_threads, "small_gemm", lambda: small_gemm)
+    rank = len(x_shape) - 2
+    args, _ = plan_conv_transpose(x_shape, (*(kernel,) * rank, filters, x_shape[-1]),
+                                  strides=strides, padding="same")
+    plans = args.axis_plans(x_shape[1:-1])
+    chosen = numpy_backend.choose_algorithm(plans, x_shape[-1], filters, x_shape[0],
+                                            prepared=True)
+    assert (chosen == "winograd") is ((small_gemm or packed_only) and _fused.available())
+
+
 @pytest.mark.parametrize(("x_shape", "kernel", "strides", "filters", "bound"), [
     ((1, 8, 8, 512), 4, 2, 256, True),  # 4 tiles of a 72 MiB transformed kernel
     ((1, 16, 512), 16, 8, 256, True),  # MelGAN's upsampler on a 16-step chunk: 4 tiles, 24 MiB
@@ -128,6 +152,7 @@ def test_one_tap_phases_as_the_phases_say(kernel, strides, dilation):
     ((1, 16, 512), 8, 4, 256, False),  # 12 MiB
     ((1, 16, 256), 8, 4, 128, False),  # 3 MiB: in cache
 ])
+@pytest.mark.usefixtures("small_gemm_kernels")
 def test_few_tiles_of_a_large_transformed_kernel_leave_winograd(
         x_shape, kernel, strides, filters, bound):
     rank = len(x_shape) - 2

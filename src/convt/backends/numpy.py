@@ -180,6 +180,22 @@ channels): 3.9x, its per-phase GEMMs being GEMVs that stream the shared tiles fr
 memory once per phase, so one-filter layers are never sent to Winograd. Of the 16 below
 the threshold, 13 ran in 1.05-2.9 of the time, three (estimates 0.77-0.80) in 0.72-0.97."""
 
+WINOGRAD_MIN_GAIN_NARROWING = 1.45
+""":data:`WINOGRAD_MIN_GAIN` for strided calls with more channels than filters, where NumPy's
+OpenBLAS has no small-matrix kernels (:func:`convt.backends._threads.small_gemm`; its Haswell
+kernels on an AVX2 host).
+
+Measured there (AMD EPYC, family 25/1; plain kernels; whole calls by the rule with Winograd
+and without it, interleaved in blocks, two workers, 9 medians each): of the 16 such shapes
+with estimates of 0.96-1.44, 14 took 1.00-1.97x the other algorithm's time with Winograd,
+1.13x at the geometric mean of all 16. Among them, (4, 8, 8, 256) -> 128 and
+(16, 4, 4, 256) -> 128, kernel 4, stride 2, took 1.90 and 1.97x, and ``dcgan_s2`` 1.08x
+and then 0.92x. Two ran faster with it: (32, 7, 7, 256) -> 128, kernel 5, stride 2,
+estimate 1.26, in 0.74x, and (8, 14, 14, 128) -> 64, estimate 1.40, in 0.93x. The 10 at
+1.46-1.88 took 0.65-1.02x. On that host, shapes with as many channels as filters keep
+0.9: strided ones from an estimate of 0.93 on ran in 0.57-0.75x
+(``docs/architecture.md``, "Winograd")."""
+
 COMPARE_COST = 40
 """A plain kernel recognized by its bits (:func:`convt.prepared.recognize`) costs this many GEMM
 multiply-adds per element, counted in Winograd's work, when it is larger than
@@ -458,14 +474,24 @@ def _takes_winograd(
 ) -> bool:
     """True when the rule picks Winograd: float32 with compiled transforms, at most
     :data:`MAX_PHASES` phases to walk (the estimate walks them), and an estimated work
-    below the direct products that land in the window, by :data:`WINOGRAD_MIN_GAIN`.
+    below the direct products that land in the window, by :data:`WINOGRAD_MIN_GAIN`
+    (:data:`WINOGRAD_MIN_GAIN_NARROWING` for some calls, see :func:`_winograd_min_gain`).
     The work counts ``compared`` kernel elements at :data:`COMPARE_COST` each."""
     if dtype != np.float32 or filters == 1 or not (ACCELERATE and _fused.available()):
         return False  # one filter: each phase's GEMMs would be GEMVs, see WINOGRAD_MIN_GAIN
     if math.prod(p.stride for p in plans) > MAX_PHASES:
         return False
     gain = _winograd_gain(plans, channels, filters, batch, prepared, compared)
-    return gain >= WINOGRAD_MIN_GAIN
+    return gain >= _winograd_min_gain(plans, channels, filters)
+
+
+def _winograd_min_gain(plans: tuple[AxisPlan, ...], channels: int, filters: int) -> float:
+    """The least estimated gain at which Winograd is taken (:data:`WINOGRAD_MIN_GAIN`,
+    :data:`WINOGRAD_MIN_GAIN_NARROWING`)."""
+    if (channels > filters and max(p.stride for p in plans) > 1
+            and not _threads.small_gemm()):
+        return WINOGRAD_MIN_GAIN_NARROWING
+    return WINOGRAD_MIN_GAIN
 
 
 @functools.lru_cache(maxsize=256)

@@ -227,7 +227,7 @@ class _Pool:
 
     def __init__(self, size: int) -> None:
         # Loaded here, before the threads start: a thread that loaded it itself, as it began
-        # to poll, held the GIL for much of the 0.2-0.6 s that took, and the calls made
+        # to poll, held the GIL for much of the 0.2-0.9 s that took, and the calls made
         # meanwhile ran 2-7x slower, their caller doing every task (iSTFT-like, one process).
         _spin.available()
         self._queue: queue.SimpleQueue[_SharedTasks] = queue.SimpleQueue()

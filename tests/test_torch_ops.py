@@ -1091,6 +1091,81 @@ def test_rows_summed_in_place_under_torch_func_and_autograd(data_format):
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.fixture
+def paired_calls(monkeypatch):
+    """Counts the calls laid out by ``_paired_last_taps`` (which still computes them)."""
+    calls = []
+    paired = torch_backend._paired_last_taps
+
+    def counted(columns, rank):
+        calls.append(tuple(columns.shape))
+        return paired(columns, rank)
+
+    monkeypatch.setattr(torch_backend, "_paired_last_taps", counted)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape, kernel_size, padding", [
+    ((2, 3, 5), 2, "valid"),
+    ((2, 3, 4, 5), 2, "valid"),
+    ((2, 3, 4, 5), (3, 2), "same"),  # three rows of pairs; a window cut from the tiles
+    ((1, 3, 3, 5), (1, 2), "valid"),
+])
+def test_paired_taps_give_the_tiles_values(shape, kernel_size, padding, dtype, paired_calls,
+                                           monkeypatch):
+    """With no size limit, channels_first tiles whose last kernel axis is 2 long are laid out
+    as complex pairs in inference: the NumPy path's and the direct loops' values."""
+    monkeypatch.setattr(torch_backend, "PAIRED_MIN_ELEMENTS", 0)
+    x, w = _arrays(shape[2:], kernel_size, "channels_first", channels=3, filters=4)
+    kwargs = dict(strides=kernel_size, padding=padding, data_format="channels_first")
+    got = ops.conv_transpose(torch.from_numpy(x).to(dtype), torch.from_numpy(w).to(dtype),
+                             **kwargs)
+    assert len(paired_calls) == 1 and got.dtype == dtype
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+    np.testing.assert_allclose(got.numpy(), ops.conv_transpose(x, w, **kwargs),
+                               rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(got.numpy(), conv_transpose_loops(x, w, **kwargs),
+                               rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("shape, kernel_size, filters, dtype, expected", [
+    ((8, 64, 16, 16), 2, 32, torch.float32, True),  # 2^18 output elements
+    ((8, 64, 256), 2, 128, torch.float64, True),  # 1-D
+    ((4, 64, 16, 16), 2, 32, torch.float32, False),  # 2^17: the permuted copy is as fast
+    ((4, 64, 16, 16), (2, 4), 32, torch.float32, False),  # four taps along the last axis
+    ((8, 64, 16, 16), 2, 32, torch.float16, True),  # computed in float32 on the CPU
+])
+def test_which_tiles_pair_their_last_taps(shape, kernel_size, filters, dtype, expected,
+                                          paired_calls):
+    rank = len(shape) - 2
+    kernel_size = (kernel_size,) * rank if isinstance(kernel_size, int) else kernel_size
+    x = torch.zeros(shape, dtype=dtype)
+    w = torch.zeros(*kernel_size, filters, shape[1], dtype=dtype)
+    ops.conv_transpose(x, w, strides=kernel_size, data_format="channels_first")
+    assert bool(paired_calls) is expected
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_paired_taps_only_in_inference(paired_calls):
+    """A gradient recorded, a forward-mode tangent or a ``torch.func`` transform keep the
+    permuted copy, which autograd can differentiate (``out=`` cannot be)."""
+    x, w = torch.zeros(8, 64, 16, 16), torch.zeros(2, 2, 32, 64)
+
+    def conv(a, b):
+        return ops.conv_transpose(a, b, strides=2, data_format="channels_first")
+
+    conv(x.requires_grad_(), w)
+    with torch.autograd.forward_ad.dual_level(), torch.no_grad():
+        conv(torch.autograd.forward_ad.make_dual(x.detach(), torch.ones_like(x)), w)
+    torch.func.vmap(conv, in_dims=(None, 0))(x.detach(), torch.stack([w, w]))
+    torch.func.jvp(conv, (x.detach(), w), (x.detach(), w))
+    assert paired_calls == []
+    with torch.no_grad():
+        conv(x, w)
+    assert len(paired_calls) == 1
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("shape, kernel_size, filters, grad, route", [
     ((2, 16, 9), 5, 8, True, "operator"),  # the left border cut after torch's operator

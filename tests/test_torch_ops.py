@@ -372,9 +372,13 @@ PHASES_GRID = [
 ]
 
 
+@pytest.mark.parametrize("paired", [False, True], ids=["copied", "paired"])
 @pytest.mark.parametrize("data_format", FORMATS)
 @pytest.mark.parametrize("case", PHASES_GRID, ids=str)
-def test_phases_match_numpy_and_loops(case, data_format, monkeypatch):
+def test_phases_match_numpy_and_loops(case, data_format, paired, paired_calls, monkeypatch):
+    """Also with the phases of a last stride of 2 laid out as complex pairs (channels_first,
+    no size limit)."""
+    monkeypatch.setattr(torch_backend, "PAIRED_MIN_ELEMENTS", 0 if paired else 2**62)
     monkeypatch.setattr(torch_backend, "PHASES_MIN_PIXELS", 0)
     monkeypatch.setattr(torch_backend, "PHASES_MIN_ELEMENTS", 0)
     monkeypatch.setattr(torch_backend, "FOLD_PIXELS_PER_CHANNEL", 0)  # else fold takes these
@@ -386,6 +390,8 @@ def test_phases_match_numpy_and_loops(case, data_format, monkeypatch):
     got = ops.conv_transpose(torch.tensor(x, dtype=torch.float32),
                              torch.tensor(w, dtype=torch.float32), **kwargs)
     assert calls == [1]  # float32: float64 keeps torch's operator
+    last_stride = np.broadcast_to(case[2], len(case[0]))[-1]
+    assert len(paired_calls) == (paired and data_format == "channels_first" and last_stride == 2)
     np.testing.assert_allclose(got.numpy(), ops.conv_transpose(x, w, **kwargs), atol=1e-5)
     np.testing.assert_allclose(got.numpy(), conv_transpose_loops(x, w, **kwargs), atol=1e-5)
 

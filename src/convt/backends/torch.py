@@ -966,8 +966,11 @@ def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         out = grid.permute(0, *interleaved, 2 * rank + 1).reshape(batch, *full, -1)
     else:  # (N, filters, *s, *m)
         grid = phases.reshape(batch, -1, *stride, *counts)
-        interleaved = [a for axis in range(rank) for a in (2 + rank + axis, 2 + axis)]
-        out = grid.permute(0, 1, *interleaved).reshape(batch, -1, *full)
+        if _pairs(grid, stride[-1]):  # as (N, *s, filters, *m)
+            out = _paired_last_taps(grid.movedim(1, 1 + rank), rank)
+        else:
+            interleaved = [a for axis in range(rank) for a in (2 + rank + axis, 2 + axis)]
+            out = grid.permute(0, 1, *interleaved).reshape(batch, -1, *full)
     return _keras_window(out, launch)
 
 
@@ -1192,7 +1195,7 @@ def _tiles(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         order = [0, *(a for i in range(rank) for a in (1 + i, 1 + rank + i)), 2 * rank + 1]
         tiled = columns.permute(order).reshape(
             n, *(s * k for s, k in zip(spatial, launch.kernel_size)), kernel.shape[rank])
-    elif _pairs_last_taps(x, kernel, columns, launch):
+    elif _pairs(columns, launch.kernel_size[-1]):
         tiled = _paired_last_taps(columns, rank)
     else:
         tiled = _tiled_channels_first(columns, rank)
@@ -1208,20 +1211,20 @@ def _tiled_channels_first(columns: torch.Tensor, rank: int) -> torch.Tensor:
     return columns.permute(order).reshape(n, filters, *(s * k for s, k in zip(spatial, kernel)))
 
 
-# Below this many output elements the paired layout's dozen calls cost more than the
-# permuted copy they replace (``keras_doc``'s 40960: 1.18x the copy's forward time).
+# Below this many output elements the paired layout's extra calls cost about what they save
+# over the permuted copy they replace (``keras_doc``'s 40960: 1.01-1.18x its forward time).
 PAIRED_MIN_ELEMENTS = 2**18
 
 
-def _pairs_last_taps(x: torch.Tensor, kernel: torch.Tensor, columns: torch.Tensor,
-                     launch: Launch) -> bool:
-    """Whether :func:`_tiles` lays out channels_first ``columns`` by :func:`_paired_last_taps`:
-    in inference (no gradient recorded, no forward-mode tangent) on the CPU, where it was
-    measured, float32 or float64 columns of at least :data:`PAIRED_MIN_ELEMENTS` whose last
-    kernel axis is 2 long, and no ``torch.compile`` trace or ``torch.func`` transform."""
-    return (launch.kernel_size[-1] == 2 and columns.numel() >= PAIRED_MIN_ELEMENTS
-            and columns.dtype in _FULL_PRECISION and columns.is_cpu
-            and not _records_gradient(x, kernel) and not _forward_ad()
+def _pairs(planes: torch.Tensor, last: int) -> bool:
+    """Whether the depth-to-space of ``planes``, ``last`` of them along the output's last
+    axis, is written by :func:`_paired_last_taps`: two of them, in inference (no gradient
+    recorded, no forward-mode tangent) on the CPU, where it was measured, float32 or float64
+    with at least :data:`PAIRED_MIN_ELEMENTS`, and no ``torch.compile`` trace or
+    ``torch.func`` transform (``out=`` is not differentiable, traceable or batched)."""
+    return (last == 2 and planes.numel() >= PAIRED_MIN_ELEMENTS
+            and planes.dtype in _FULL_PRECISION and planes.is_cpu
+            and not (planes.requires_grad and torch.is_grad_enabled()) and not _forward_ad()
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active())
 
@@ -1233,14 +1236,15 @@ def _forward_ad() -> bool:
 
 
 def _paired_last_taps(columns: torch.Tensor, rank: int) -> torch.Tensor:
-    """The depth-to-space of :func:`_tiles` on channels_first columns ``(N, *k, f, *S)``
-    whose last kernel axis is 2 long: output ``(N, f, S1 * k1, ..., S_r * 2)``.
+    """The depth-to-space of channels_first planes ``(N, *k, f, *S)``, ``k`` of them per axis
+    (a kernel's taps in :func:`_tiles`, a stride's phases in :func:`_phases`) and 2 along the
+    last: output ``(N, f, S1 * k1, ..., S_r * 2)``.
 
-    Along the output's last axis the two taps' planes alternate. torch's permuted
+    Along the output's last axis the two planes alternate. torch's permuted
     copy runs its innermost loop over those two elements; here each pair is
     written as one complex number, the real part from one plane and the
     imaginary part from the other, into a complex view of the output. Not
-    differentiable (``out=``): inference only.
+    differentiable (``out=``): inference only (:func:`_pairs`).
     """
     batch, *kernel, filters = columns.shape[:rank + 2]
     spatial = columns.shape[rank + 2:]

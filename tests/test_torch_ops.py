@@ -1099,15 +1099,15 @@ def test_rows_summed_in_place_under_torch_func_and_autograd(data_format):
 
 @pytest.fixture
 def paired_calls(monkeypatch):
-    """Counts the calls laid out by ``_paired_last_taps`` (which still computes them)."""
+    """Counts the calls laid out by ``_depth_to_space_in_pairs`` (which still computes them)."""
     calls = []
-    paired = torch_backend._paired_last_taps
+    paired = torch_backend._depth_to_space_in_pairs
 
     def counted(columns, rank):
         calls.append(tuple(columns.shape))
         return paired(columns, rank)
 
-    monkeypatch.setattr(torch_backend, "_paired_last_taps", counted)
+    monkeypatch.setattr(torch_backend, "_depth_to_space_in_pairs", counted)
     return calls
 
 

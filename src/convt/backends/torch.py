@@ -967,7 +967,7 @@ def _phases(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     else:  # (N, filters, *s, *m)
         grid = phases.reshape(batch, -1, *stride, *counts)
         if _pairs(grid, stride[-1]):  # as (N, *s, filters, *m)
-            out = _paired_last_taps(grid.movedim(1, 1 + rank), rank)
+            out = _depth_to_space_in_pairs(grid.movedim(1, 1 + rank), rank)
         else:
             interleaved = [a for axis in range(rank) for a in (2 + rank + axis, 2 + axis)]
             out = grid.permute(0, 1, *interleaved).reshape(batch, -1, *full)
@@ -1196,7 +1196,7 @@ def _tiles(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         tiled = columns.permute(order).reshape(
             n, *(s * k for s, k in zip(spatial, launch.kernel_size)), kernel.shape[rank])
     elif _pairs(columns, launch.kernel_size[-1]):
-        tiled = _paired_last_taps(columns, rank)
+        tiled = _depth_to_space_in_pairs(columns, rank)
     else:
         tiled = _tiled_channels_first(columns, rank)
     return _keras_window(tiled, launch)
@@ -1218,7 +1218,7 @@ PAIRED_MIN_ELEMENTS = 2**18
 
 def _pairs(planes: torch.Tensor, last: int) -> bool:
     """Whether the depth-to-space of ``planes``, ``last`` of them along the output's last
-    axis, is written by :func:`_paired_last_taps`: two of them, in inference (no gradient
+    axis, is written by :func:`_depth_to_space_in_pairs`: two of them, in inference (no gradient
     recorded, no forward-mode tangent) on the CPU, where it was measured, float32 or float64
     with at least :data:`PAIRED_MIN_ELEMENTS`, and no ``torch.compile`` trace or
     ``torch.func`` transform (``out=`` is not differentiable, traceable or batched)."""
@@ -1235,7 +1235,7 @@ def _forward_ad() -> bool:
     return getattr(torch.autograd.forward_ad, "_current_level", 0) >= 0
 
 
-def _paired_last_taps(columns: torch.Tensor, rank: int) -> torch.Tensor:
+def _depth_to_space_in_pairs(columns: torch.Tensor, rank: int) -> torch.Tensor:
     """The depth-to-space of channels_first planes ``(N, *k, f, *S)``, ``k`` of them per axis
     (a kernel's taps in :func:`_tiles`, a stride's phases in :func:`_phases`) and 2 along the
     last: output ``(N, f, S1 * k1, ..., S_r * 2)``.

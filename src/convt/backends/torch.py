@@ -1220,8 +1220,9 @@ def _pairs(planes: torch.Tensor, last: int) -> bool:
     """Whether the depth-to-space of ``planes``, ``last`` of them along the output's last
     axis, is written by :func:`_depth_to_space_in_pairs`: two of them, in inference (no gradient
     recorded, no forward-mode tangent) on the CPU, where it was measured, float32 or float64
-    with at least :data:`PAIRED_MIN_ELEMENTS`, and no ``torch.compile`` trace or
-    ``torch.func`` transform (``out=`` is not differentiable, traceable or batched)."""
+    with at least :data:`PAIRED_MIN_ELEMENTS` (``out=`` is not differentiable), and no
+    ``torch.compile`` trace or ``torch.func`` transform, which keep the permuted copy as
+    they were tested with it."""
     return (last == 2 and planes.numel() >= PAIRED_MIN_ELEMENTS
             and planes.dtype in _FULL_PRECISION and planes.is_cpu
             and not (planes.requires_grad and torch.is_grad_enabled()) and not _forward_ad()

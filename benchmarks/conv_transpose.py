@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import cpu, peers, stolen_time  # noqa: E402
 from benchmarks.cases import CASES, Case  # noqa: E402
+from benchmarks.pacing import NO_PACING, Pacing, paced_sample  # noqa: E402
 from convt import ops  # noqa: E402
 from convt.backends import _fused, _threads  # noqa: E402
 from convt.backends import numpy as numpy_backend  # noqa: E402
@@ -65,16 +66,6 @@ MEMORY_CASES = ("unet_same", "big_2d")
 
 MEMORY_BATCH_FACTORS = (1, 4, 16)
 
-@dataclass(frozen=True)
-class Pacing:
-    """Before each sample: a pause, then calls for a while (see :func:`_sample`)."""
-
-    settle_seconds: float = 0.2
-    warm_seconds: float = 0.1
-
-
-NO_PACING = Pacing(0.0, 0.0)
-"""For --tiny runs, which check values and do not compare times."""
 
 
 @dataclass
@@ -271,24 +262,8 @@ def _calls_per_sample(runner: peers.Runner) -> int:
 
 
 def _sample(runner: peers.Runner, calls: int, pacing: Pacing) -> float:
-    """One timing in ms: the mean of ``calls`` calls, after a pause and a warm-up.
-
-    The pause lets the previous implementation's worker threads stop spinning:
-    on two cores, an idle OpenMP or BLAS pool still busy-waiting would steal a
-    core from the one being timed. After any pause, though, this machine runs
-    slowly for some tens of ms (measured: a 4.5 ms call takes 8 ms right after
-    0.2 s idle, and again 4.5 ms after 0.1 s of calls), so calls run for
-    ``warm_seconds`` before the timed ones.
-    """
-    time.sleep(pacing.settle_seconds)
-    warm_until = time.perf_counter() + pacing.warm_seconds
-    runner.call()
-    while time.perf_counter() < warm_until:
-        runner.call()
-    start = time.perf_counter()
-    for _ in range(calls):
-        runner.call()
-    return (time.perf_counter() - start) / calls * 1e3
+    """One timing in ms: the mean of ``calls`` calls (:func:`benchmarks.pacing.paced_sample`)."""
+    return paced_sample(runner.call, calls, pacing) * 1e3
 
 
 def _summarize(timing: Timing, flops: int) -> None:

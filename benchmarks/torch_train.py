@@ -21,9 +21,10 @@ The torch implementations take channels_first tensors (torch's own layout),
 JAX and TensorFlow channels_last (theirs); layout changes are not timed.
 Before timing, every implementation's output and both gradients are checked
 against torch's autograd of the reference formulation. Absent frameworks are
-reported as absent. Medians of ``--repeat`` samples after warm-up, a sample being
-about 10 ms of back-to-back calls of one implementation, the implementations
-sampled in turns so that a noisy machine slows them alike.
+reported as absent. Medians of ``--repeat`` samples, a sample being about 10 ms
+of back-to-back calls of one implementation after a 0.2 s pause and 0.1 s of
+warm-up calls (:mod:`benchmarks.pacing`), the implementations sampled in turns so
+that a noisy machine slows them alike.
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from benchmarks import cpu, stolen_time
 from benchmarks.cases import CASES, Case
+from benchmarks.pacing import NO_PACING, Pacing, paced_sample
 from benchmarks.peers import failure
 from convt._shapes import AxisPlan, plan_conv_transpose
 
@@ -187,15 +189,21 @@ BUILDERS = {"convt": _convt, "torch": _torch, "jax": _jax, "tensorflow": _tensor
 SAMPLE_SECONDS = 0.01
 
 
-def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int) -> dict[Any, float]:
+def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int,
+                         pacing: Pacing) -> dict[Any, float]:
     """Median seconds per call of each implementation, its samples timed in turns.
 
     A sample is a block of back-to-back calls (as a training loop makes them)
-    lasting about ``SAMPLE_SECONDS``; the implementations take turns sample by
-    sample, so that machine noise hits all alike. Single calls taken in turns
-    were measured to charge the second implementation for the caches and
+    lasting about ``SAMPLE_SECONDS``, after ``pacing``'s pause and warm-up
+    (:mod:`benchmarks.pacing`: without the pause, the implementation sampled
+    after TensorFlow's read up to 1.17x slower). The implementations take turns
+    sample by sample, so that machine noise hits all alike, each round starting
+    one implementation later than the one before. Single calls taken in
+    turns were measured to charge the second implementation for the caches and
     allocator state the first one left (a steady 5% on sub-millisecond cases).
     """
+    if not calls:  # every implementation absent or failed
+        return {}
     blocks = {}
     for key, call in calls.items():
         call()
@@ -203,12 +211,10 @@ def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int) -> di
         call()
         blocks[key] = max(1, round(SAMPLE_SECONDS / (time.perf_counter() - start)))
     times: dict[Any, list[float]] = {key: [] for key in calls}
-    for _ in range(repeat):
-        for key, call in calls.items():
-            start = time.perf_counter()
-            for _ in range(blocks[key]):
-                call()
-            times[key].append((time.perf_counter() - start) / blocks[key])
+    keys = list(calls)
+    for turn in range(repeat):
+        for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
+            times[key].append(paced_sample(calls[key], blocks[key], pacing))
     return {key: statistics.median(values) for key, values in times.items()}
 
 
@@ -221,7 +227,7 @@ def check(reference: Runner, runner: Runner, tolerance: float) -> None:
 
 
 def run_case(case: Case, impls: Sequence[str], modes: Sequence[str], repeat: int,
-             dtype: str) -> list[dict]:
+             dtype: str, pacing: Pacing = NO_PACING) -> list[dict]:
     """Checks then times each implementation of one case; one record per (impl, mode)."""
     x, w = case.arrays(dtype=dtype)
     _, output_shape = plan_conv_transpose(case.input_shape, case.kernel_shape, **case.op_kwargs)
@@ -245,7 +251,7 @@ def run_case(case: Case, impls: Sequence[str], modes: Sequence[str], repeat: int
                         for m in modes]
     calls = {(impl, mode): getattr(runner, mode) for impl, runner in runners.items()
              for mode in modes}
-    for (impl, mode), seconds in _interleaved_medians(calls, repeat).items():
+    for (impl, mode), seconds in _interleaved_medians(calls, repeat, pacing).items():
         flops = case.useful_flops * (3 if mode == "train" else 1)
         records.append(dict(case=case.name, impl=impl, mode=mode, status="ok",
                             seconds=seconds, gflops=flops / seconds / 1e9))
@@ -313,10 +319,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     if args.tiny:
         cases = [case.tiny() for case in cases]
     records = []
+    pacing = NO_PACING if args.tiny else Pacing()
     steal_before = stolen_time.counters()
     for case in cases:
         records += run_case(case, args.impl or IMPLS, args.mode or MODES, args.repeat,
-                            "float64" if args.tiny else "float32")
+                            "float64" if args.tiny else "float32", pacing)
     stolen = stolen_time.stolen_share(steal_before, stolen_time.counters())
     _ratios(records)
     print(f"{'case':<14}{'impl':<12}{'mode':<9}{'median ms':>11}{'GFLOP/s':>9}{'vs torch':>10}")
@@ -336,8 +343,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
             file.write(f"{markdown_table(records)}\n{measured_on}\n")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"machine": about, "stolen_share": stolen, "records": records},
-                      file, indent=1)
+            json.dump({"machine": about, "stolen_share": stolen, "pacing": asdict(pacing),
+                       "records": records}, file, indent=1)
     return records
 
 

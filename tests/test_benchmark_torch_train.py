@@ -30,6 +30,7 @@ def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
                                                       in lines[-1])
     assert saved["machine"]["cpu"] in lines[-1] and saved["machine"]["torch_cpu"] in lines[-1]
     assert "stolen_share" in saved
+    assert saved["pacing"] == {"settle_seconds": 0.0, "warm_seconds": 0.0}  # --tiny: no pauses
     assert lines[2].startswith("| keras_doc | ") and lines[2].count("x |") == 2
 
 
@@ -68,3 +69,19 @@ def test_a_wrong_gradient_is_caught():
     wrong = torch_train._torch(case, x, w * 2, g)
     with pytest.raises(AssertionError, match="differs"):
         torch_train.check(reference, wrong, 1e-9)
+
+
+def test_each_round_starts_one_implementation_later(monkeypatch):
+    """Whichever implementation is sampled first after the last one of a round was measured
+    to pay for that one's spinning threads; rotating the order spreads that cost."""
+    started = []
+
+    def sample(call, calls, pacing):
+        started.append(call())
+        return 1.0
+
+    monkeypatch.setattr(torch_train, "paced_sample", sample)
+    calls = {name: (lambda name=name: name) for name in ("a", "b", "c")}
+    medians = torch_train._interleaved_medians(calls, 4, torch_train.NO_PACING)
+    assert medians == {"a": 1.0, "b": 1.0, "c": 1.0}
+    assert started == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]

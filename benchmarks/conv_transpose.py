@@ -4,7 +4,8 @@ Run ``python -m benchmarks.conv_transpose --help``. Per case, each
 implementation is built, warmed up, checked against convt's float64 result
 (convt itself against the direct loops of ``tests/reference.py`` when the case
 is small enough), then timed in interleaved rounds (one sample of each implementation per round,
-so a noisy moment on a shared machine hits all of them alike), each sample
+so a noisy moment on a shared machine hits all of them alike; each round starts one
+implementation later than the one before), each sample
 after a pause that lets the previous implementation's thread pool go idle and
 a warm-up of its own calls.
 The same run measures the machine's float32 GEMM rate and convt's peak extra
@@ -44,7 +45,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import cpu, peers, stolen_time  # noqa: E402
 from benchmarks.cases import CASES, Case  # noqa: E402
-from benchmarks.pacing import NO_PACING, Pacing, paced_sample  # noqa: E402
+from benchmarks.pacing import NO_PACING, Pacing, paced_sample, rotated_rounds  # noqa: E402
 from convt import ops  # noqa: E402
 from convt.backends import _fused, _threads  # noqa: E402
 from convt.backends import numpy as numpy_backend  # noqa: E402
@@ -222,9 +223,8 @@ def time_case(
         if status == "ok":
             runners[name] = runner
     calls = {name: _calls_per_sample(runner) for name, runner in runners.items()}
-    for _ in range(repeat):
-        for name, runner in runners.items():
-            timings[name].samples_ms.append(_sample(runner, calls[name], pacing))
+    for name in rotated_rounds(list(runners), repeat):
+        timings[name].samples_ms.append(_sample(runners[name], calls[name], pacing))
     for timing in timings.values():
         _summarize(timing, case.useful_flops)
     convt = timings.get("convt")

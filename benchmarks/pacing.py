@@ -1,4 +1,5 @@
-"""How both benchmark programs take one timed sample: a pause, a warm-up, then the calls.
+"""How both benchmark programs take their timed samples: in rounds that each start one
+implementation later, each sample after a pause and a warm-up.
 
 The pause lets the previous implementation's worker threads stop spinning. On two
 cores, an idle OpenMP, BLAS or Eigen pool that still busy-waits steals a core from
@@ -8,15 +9,18 @@ on ``dcgan_s1`` and ``conv_ae``: convt when it went first, torch when the order 
 swapped (2026-11-23, docs/benchmarks_torch.md). After any pause, though, this machine
 runs slowly for some tens of ms (a 4.5 ms call took 8 ms right after 0.2 s idle, and
 4.5 ms again after 0.1 s of calls), so calls run for ``warm_seconds`` before the timed
-ones.
+ones. Rounds that start one implementation later each time spread whatever the
+previous sample leaves behind (caches, allocator state, threads) over all of them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+Key = TypeVar("Key")
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,15 @@ def paced_sample(call: Callable[[], Any], calls: int, pacing: Pacing) -> float:
     for _ in range(calls):
         call()
     return (time.perf_counter() - start) / calls
+
+
+def rotated_rounds(keys: Sequence[Key], repeat: int) -> Iterator[Key]:
+    """Each key once per round, for ``repeat`` rounds, each round starting one key later.
+
+    Example:
+        >>> " ".join(rotated_rounds("abc", 4))
+        'a b c b c a c a b a b c'
+    """
+    for turn in range(repeat if keys else 0):
+        shift = turn % len(keys)
+        yield from [*keys[shift:], *keys[:shift]]

@@ -135,7 +135,8 @@ def _protocol_line(report: dict[str, Any]) -> str:
     pacing = report["pacing"]
     return (
         "- measured on a shared machine (other engineers were running tests at the same "
-        "time): implementations were interleaved sample by sample, each sample after a "
+        "time): implementations were interleaved sample by sample, each round starting one "
+        "implementation later than the one before, each sample after a "
         f"{pacing['settle_seconds']:g} s pause (so no thread pool still spins) and "
         f"{pacing['warm_seconds']:g} s of warm-up calls; compare the ratios within a row rather "
         "than absolute times across runs; "

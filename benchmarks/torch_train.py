@@ -42,7 +42,7 @@ import numpy as np
 
 from benchmarks import cpu, stolen_time
 from benchmarks.cases import CASES, Case
-from benchmarks.pacing import NO_PACING, Pacing, paced_sample
+from benchmarks.pacing import NO_PACING, Pacing, paced_sample, rotated_rounds
 from benchmarks.peers import failure
 from convt._shapes import AxisPlan, plan_conv_transpose
 
@@ -202,8 +202,6 @@ def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int,
     turns were measured to charge the second implementation for the caches and
     allocator state the first one left (a steady 5% on sub-millisecond cases).
     """
-    if not calls:  # every implementation absent or failed
-        return {}
     blocks = {}
     for key, call in calls.items():
         call()
@@ -211,10 +209,8 @@ def _interleaved_medians(calls: dict[Any, Callable[[], Any]], repeat: int,
         call()
         blocks[key] = max(1, round(SAMPLE_SECONDS / (time.perf_counter() - start)))
     times: dict[Any, list[float]] = {key: [] for key in calls}
-    keys = list(calls)
-    for turn in range(repeat):
-        for key in keys[turn % len(keys):] + keys[:turn % len(keys)]:
-            times[key].append(paced_sample(calls[key], blocks[key], pacing))
+    for key in rotated_rounds(list(calls), repeat):
+        times[key].append(paced_sample(calls[key], blocks[key], pacing))
     return {key: statistics.median(values) for key, values in times.items()}
 
 

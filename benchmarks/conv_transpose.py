@@ -68,7 +68,6 @@ MEMORY_CASES = ("unet_same", "big_2d")
 MEMORY_BATCH_FACTORS = (1, 4, 16)
 
 
-
 @dataclass
 class Timing:
     """One implementation on one case."""

@@ -4,9 +4,9 @@ implementation later, each sample after a pause and a warm-up.
 The pause lets the previous implementation's worker threads stop spinning. On two
 cores, an idle OpenMP, BLAS or Eigen pool that still busy-waits steals a core from
 the implementation being timed. Without it, in ``benchmarks.torch_train``'s rounds,
-whichever implementation came first after TensorFlow's sample read 1.05-1.17x slower
-on ``dcgan_s1`` and ``conv_ae``: convt when it went first, torch when the order was
-swapped (2026-11-23, docs/benchmarks_torch.md). After any pause, though, this machine
+whichever implementation came first after TensorFlow's sample read 1.03-1.17x slower
+than the other on ``dcgan_s1`` and ``conv_ae``: convt when it went first, torch when the
+order was swapped (2026-11-23, docs/benchmarks_torch.md). After any pause, though, this machine
 runs slowly for some tens of ms (a 4.5 ms call took 8 ms right after 0.2 s idle, and
 4.5 ms again after 0.1 s of calls), so calls run for ``warm_seconds`` before the timed
 ones. Rounds that start one implementation later each time spread whatever the

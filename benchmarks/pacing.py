@@ -62,4 +62,5 @@ def rotated_rounds(keys: Sequence[Key], repeat: int) -> Iterator[Key]:
     """
     for turn in range(repeat if keys else 0):
         shift = turn % len(keys)
-        yield from [*keys[shift:], *keys[:shift]]
+        yield from keys[shift:]
+        yield from keys[:shift]

@@ -323,6 +323,64 @@ def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
         np.testing.assert_allclose(grad.numpy(), reference.numpy(), atol=1e-4 * scale)
 
 
+@pytest.mark.parametrize("data_format", FORMATS)  # the cotangent's memory follows the format
+@pytest.mark.parametrize("case", ONEDNN_GRID + ONEDNN_GRID_2D, ids=str)
+def test_gemm_gradients_of_onednn_calls_match_numpy_and_torch(case, data_format, monkeypatch):
+    """The im2col GEMMs, taken for every oneDNN call's gradients whatever the rule says:
+    crops on either side, output_padding, dilation, first and second derivatives."""
+    taken = []
+    monkeypatch.setattr(torch_backend, "gemm_gradients_suit", lambda *a: taken.append(1) or True)
+    strided = bool(max(np.broadcast_to(case[2], len(case[0]))) > 1)
+    _check_onednn(case, data_format, 2, 16, strided, monkeypatch)
+    assert bool(taken) is strided
+
+
+@pytest.mark.parametrize("shape, kernel_size, kwargs, filters, memory, expected", [
+    ((8, 128, 32, 32), 3, {}, 64, "channels_last", True),  # unet_same
+    ((8, 128, 32, 32), 3, {}, 64, "channels_first", False),  # read with a stride
+    ((8, 64, 16, 16), 3, {}, 32, "channels_last", True),  # 64 channels, 2048 positions
+    ((8, 32, 16, 16), 3, {}, 32, "channels_last", False),  # too few channels
+    ((8, 512, 16, 16), 3, {}, 64, "channels_last", False),  # too many
+    ((4, 64, 16, 16), 3, {}, 32, "channels_last", False),  # 1024 positions
+    ((8, 128, 32, 32), 4, {}, 64, "channels_last", False),  # two strides long
+    ((8, 128, 32, 32), (4, 3), {}, 64, "channels_last", True),
+    ((8, 128, 32, 32), 3, {"dilation_rate": 2, "strides": 1}, 64, "channels_last", False),
+    ((8, 128, 32, 32), 5, {}, 128, "channels_last", False),  # 26 M elements of im2col
+    ((1, 64, 16, 16, 16), 3, {}, 32, "channels_last", True),  # vnet3d_same
+    ((1, 64, 16, 16, 16), 3, {}, 32, "channels_first", False),
+])
+def test_which_onednn_gradients_are_gemms(shape, kernel_size, kwargs, filters, memory,
+                                          expected):
+    kwargs = {"strides": 2, "padding": "same", **kwargs}
+    launch = _channels_first_launch(shape, kernel_size, **kwargs)
+    rank = len(shape) - 2
+    x = torch.empty(shape, device="meta")
+    weight = torch.empty(shape[1], filters, *np.broadcast_to(kernel_size, rank), device="meta")
+    grad = torch.empty(shape[0], filters, *launch.output_spatial, device="meta")
+    if memory == "channels_last":
+        grad = grad.contiguous(memory_format=torch_backend._CHANNELS_LAST[rank])
+    assert torch_backend.gemm_gradients_suit(x, weight, grad, launch) is expected
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_a_channels_last_training_step_takes_the_gemm_gradients(data_format, monkeypatch):
+    """Keras's default format hands oneDNN's call channels_last memory and gets the output's
+    gradient back in it; a channels_first cotangent keeps oneDNN's adjoint convolutions."""
+    taken = []
+    gradients = torch_backend._gemm_gradients
+    monkeypatch.setattr(torch_backend, "_gemm_gradients",
+                        lambda *a: taken.append(1) or gradients(*a))
+    x, w = _arrays((16, 16), 3, data_format, channels=64, filters=32)
+    kwargs = dict(strides=2, padding="same", data_format=data_format)
+    x = np.concatenate([x] * 4)  # 8 samples: 2048 positions
+    got = _gradients(torch.tensor(x, dtype=torch.float32), torch.tensor(w, dtype=torch.float32),
+                     **kwargs)
+    assert bool(taken) is (data_format == "channels_last")
+    expected = _gradients(torch.tensor(x, dtype=torch.float64), torch.tensor(w), **kwargs)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+
+
 # Few filters in inference: every output phase from one stride-1 convolution, on 2-D inputs
 # of 1024 pixels and 2^17 elements (all samples), and on 3-D batches.
 @pytest.mark.parametrize("shape, kernel_size, kwargs, filters, grad, expected", [

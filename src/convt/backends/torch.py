@@ -810,6 +810,8 @@ class _OneDnnTransposed(_CutAfter):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         launch = ctx.launch
+        if gemm_gradients_suit(x, weight, grad, launch):
+            return *_gemm_gradients(x, weight, grad, launch, ctx.needs_input_grad[:2]), None
         padding = [max(0, min(crop)) for crop in launch.crops]
         pads = [side - p for crop, p in zip(reversed(launch.crops), reversed(padding))
                 for side in crop]
@@ -824,6 +826,90 @@ class _OneDnnTransposed(_CutAfter):
                 x, grad, weight, None, launch.stride, padding, launch.dilation, False,
                 [0] * launch.rank, 1, [False, True, False])[1]
         return grad_x, grad_weight, None
+
+
+# A training step's gradients of a oneDNN call (:class:`_OneDnnTransposed`) whose output
+# gradient arrives in channels_last memory, as it does between layers that keep oneDNN's
+# layout, are two GEMMs on the gradient's im2col where some kernel is not a whole number of
+# strides: 24 random 2-D and 3-D shapes within the bounds below (input and gradient in
+# channels_last memory) took 0.62-1.04x the time of a step whose gradients are oneDNN's
+# adjoint convolutions, geometric mean 0.86 (``unet_same``'s shape 0.77x). Kernels of whole
+# strides lost (up to 1.64x); channels_first gradients, which the im2col reads with a stride,
+# were mixed with kernels of 3 and 5 (0.84-1.32x), and so were fewer channels or positions
+# and larger im2cols (1.01-1.18x) (docs/architecture.md, "The torch backend").
+GEMM_GRADIENTS_MIN_CHANNELS = 64
+GEMM_GRADIENTS_MAX_CHANNELS = 256
+GEMM_GRADIENTS_MIN_POSITIONS = 2048
+GEMM_GRADIENTS_MAX_COLUMNS = 2**23
+
+
+def gemm_gradients_suit(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor,
+                        launch: Launch) -> bool:
+    """Whether :class:`_OneDnnTransposed`'s gradients are computed by :func:`_gemm_gradients`.
+
+    ``x`` and ``grad`` are the input and the output's gradient (channels_first
+    shapes), ``weight`` the kernel in torch's order. The output's gradient is in
+    channels_last memory, some kernel axis is not a whole number of strides, no
+    dilation, :data:`GEMM_GRADIENTS_MIN_CHANNELS` to
+    :data:`GEMM_GRADIENTS_MAX_CHANNELS` input channels, at least
+    :data:`GEMM_GRADIENTS_MIN_POSITIONS` input positions (all samples), and
+    an im2col of at most :data:`GEMM_GRADIENTS_MAX_COLUMNS` elements.
+
+    Example:
+        >>> import torch
+        >>> args = ConvTransposeArgs.normalize(2, 3, strides=2, padding="same",
+        ...                                    data_format="channels_first")
+        >>> launch = _launch(args, (32, 32))
+        >>> x, weight = torch.zeros(8, 128, 32, 32), torch.zeros(128, 64, 3, 3)
+        >>> grad = torch.zeros(8, 64, 64, 64)
+        >>> gemm_gradients_suit(x, weight, grad.contiguous(memory_format=torch.channels_last),
+        ...                     launch)
+        True
+        >>> gemm_gradients_suit(x, weight, grad, launch)  # channels_first memory
+        False
+    """
+    positions = x.shape[0] * math.prod(x.shape[2:])
+    columns = positions * weight.shape[1] * math.prod(launch.kernel_size)
+    return (GEMM_GRADIENTS_MIN_CHANNELS <= x.shape[1] <= GEMM_GRADIENTS_MAX_CHANNELS
+            and positions >= GEMM_GRADIENTS_MIN_POSITIONS
+            and columns <= GEMM_GRADIENTS_MAX_COLUMNS
+            and max(launch.dilation) == 1
+            and any(k % s for k, s in zip(launch.kernel_size, launch.stride))
+            and grad.is_contiguous(memory_format=_CHANNELS_LAST[launch.rank]))
+
+
+def _gradient_columns(grad: torch.Tensor, spatial: torch.Size, launch: Launch) -> torch.Tensor:
+    """The output's gradient ``grad`` as an im2col matrix ``(N * L, prod(kernel_size) *
+    filters)``: a row per input position (``L = prod(spatial)`` per sample), holding the
+    gradient at each element of the full scatter that its taps reach, taps before filters."""
+    pads = [side for crop in reversed(launch.crops) for side in crop]
+    scatter = F.pad(grad, pads) if any(pads) else grad  # negative pads cut a zero tail away
+    for axis, (n, k, s, d) in enumerate(zip(spatial, launch.kernel_size, launch.stride,
+                                             launch.dilation), 2):
+        span = (k - 1) * d + 1
+        scatter = scatter.narrow(axis, 0, (n - 1) * s + span).unfold(axis, span, s)
+    rank = launch.rank
+    windows = scatter[(..., *(slice(None, None, d) for d in launch.dilation))]
+    return windows.permute(0, *range(2, 2 * rank + 2), 1).reshape(  # (N, *S, *k, filters)
+        -1, math.prod(launch.kernel_size) * grad.shape[1])
+
+
+def _gemm_gradients(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, launch: Launch,
+                    needs: tuple[bool, bool]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The input's and the weight's gradients of the transposed convolution, each one GEMM
+    on :func:`_gradient_columns`, the input's in channels_last memory; both
+    differentiable (second derivatives go through them)."""
+    channels = weight.shape[0]
+    columns = _gradient_columns(grad, x.shape[2:], launch)
+    grad_x = grad_weight = None
+    if needs[0]:
+        taps = weight.movedim(1, -1).reshape(channels, -1)  # (in, *k, filters)
+        grad_x = (columns @ taps.T).view(x.shape[0], *x.shape[2:], channels).movedim(-1, 1)
+    if needs[1]:
+        rows = x.movedim(1, -1).reshape(-1, channels)
+        grad_weight = (rows.T @ columns).view(
+            channels, *launch.kernel_size, weight.shape[1]).movedim(-1, 1)
+    return grad_x, grad_weight
 
 
 def _left_cut_after(stride: tuple[int, ...], left_crop: int) -> int:

@@ -878,16 +878,14 @@ def gemm_gradients_suit(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tenso
             and grad.is_contiguous(memory_format=_CHANNELS_LAST[launch.rank]))
 
 
-def _gradient_columns(grad: torch.Tensor, spatial: torch.Size, launch: Launch) -> torch.Tensor:
+def _gradient_columns(grad: torch.Tensor, launch: Launch) -> torch.Tensor:
     """The output's gradient ``grad`` as an im2col matrix ``(N * L, prod(kernel_size) *
-    filters)``: a row per input position (``L = prod(spatial)`` per sample), holding the
+    filters)``: a row per input position (``L`` per sample), holding the
     gradient at each element of the full scatter that its taps reach, taps before filters."""
     pads = [side for crop in reversed(launch.crops) for side in crop]
     scatter = F.pad(grad, pads) if any(pads) else grad  # negative pads cut a zero tail away
-    for axis, (n, k, s, d) in enumerate(zip(spatial, launch.kernel_size, launch.stride,
-                                             launch.dilation), 2):
-        span = (k - 1) * d + 1
-        scatter = scatter.narrow(axis, 0, (n - 1) * s + span).unfold(axis, span, s)
+    for axis, (k, s, d) in enumerate(zip(launch.kernel_size, launch.stride, launch.dilation), 2):
+        scatter = scatter.unfold(axis, (k - 1) * d + 1, s)  # the full scatter: n windows
     rank = launch.rank
     windows = scatter[(..., *(slice(None, None, d) for d in launch.dilation))]
     return windows.permute(0, *range(2, 2 * rank + 2), 1).reshape(  # (N, *S, *k, filters)
@@ -900,7 +898,7 @@ def _gemm_gradients(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, l
     on :func:`_gradient_columns`, the input's in channels_last memory; both
     differentiable (second derivatives go through them)."""
     channels = weight.shape[0]
-    columns = _gradient_columns(grad, x.shape[2:], launch)
+    columns = _gradient_columns(grad, launch)
     grad_x = grad_weight = None
     if needs[0]:
         taps = weight.movedim(1, -1).reshape(channels, -1)  # (in, *k, filters)

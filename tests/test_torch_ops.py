@@ -348,6 +348,13 @@ def test_gemm_gradients_of_onednn_calls_match_numpy_and_torch(case, data_format,
     ((8, 128, 32, 32), 5, {}, 128, "channels_last", False),  # 26 M elements of im2col
     ((1, 64, 16, 16, 16), 3, {}, 32, "channels_last", True),  # vnet3d_same
     ((1, 64, 16, 16, 16), 3, {}, 32, "channels_first", False),
+    ((8, 256, 32, 32), 2, {}, 128, "channels_last", True),  # unet_up: kernel == stride
+    ((8, 256, 32, 32), 2, {}, 128, "channels_first", False),
+    ((32, 512, 32, 32), 2, {}, 128, "channels_last", True),  # no bound on channels, im2col
+    ((8, 32, 16, 16), 2, {}, 32, "channels_last", False),  # too few channels
+    ((4, 64, 16, 16), 2, {}, 32, "channels_last", False),  # 1024 positions
+    ((8, 256, 32, 32), 2, {"dilation_rate": 2}, 128, "channels_last", False),
+    ((2, 128, 16, 16, 16), (2, 1, 2), {"strides": (2, 1, 2)}, 64, "channels_last", True),
 ])
 def test_which_onednn_gradients_are_gemms(shape, kernel_size, kwargs, filters, memory,
                                           expected):
@@ -363,14 +370,17 @@ def test_which_onednn_gradients_are_gemms(shape, kernel_size, kwargs, filters, m
 
 
 @pytest.mark.parametrize("data_format", FORMATS)
-def test_a_channels_last_training_step_takes_the_gemm_gradients(data_format, monkeypatch):
+@pytest.mark.parametrize("kernel_size", [3, 2])
+def test_a_channels_last_training_step_takes_the_gemm_gradients(data_format, kernel_size,
+                                                                monkeypatch):
     """Keras's default format hands oneDNN's call channels_last memory and gets the output's
-    gradient back in it; a channels_first cotangent keeps oneDNN's adjoint convolutions."""
+    gradient back in it; a channels_first cotangent keeps oneDNN's adjoint convolutions
+    (with kernel == stride, torch's operator in channels_last memory takes 2-D calls)."""
     taken = []
     gradients = torch_backend._gemm_gradients
     monkeypatch.setattr(torch_backend, "_gemm_gradients",
                         lambda *a: taken.append(1) or gradients(*a))
-    x, w = _arrays((16, 16), 3, data_format, channels=64, filters=32)
+    x, w = _arrays((16, 16), kernel_size, data_format, channels=64, filters=32)
     kwargs = dict(strides=2, padding="same", data_format=data_format)
     x = np.concatenate([x] * 4)  # 8 samples: 2048 positions
     got = _gradients(torch.tensor(x, dtype=torch.float32), torch.tensor(w, dtype=torch.float32),

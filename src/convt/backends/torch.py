@@ -833,10 +833,13 @@ class _OneDnnTransposed(_CutAfter):
 # layout, are two GEMMs on the gradient's im2col where some kernel is not a whole number of
 # strides: 24 random 2-D and 3-D shapes within the bounds below (input and gradient in
 # channels_last memory) took 0.62-1.04x the time of a step whose gradients are oneDNN's
-# adjoint convolutions, geometric mean 0.86 (``unet_same``'s shape 0.77x). Kernels of whole
-# strides lost (up to 1.64x); channels_first gradients, which the im2col reads with a stride,
-# were mixed with kernels of 3 and 5 (0.84-1.32x), and so were fewer channels or positions
-# and larger im2cols (1.01-1.18x) (docs/architecture.md, "The torch backend").
+# adjoint convolutions, geometric mean 0.86 (``unet_same``'s shape 0.77x). Kernels of two or
+# more strides lost (up to 1.64x); channels_first gradients, which the im2col reads with a
+# stride, were mixed with kernels of 3 and 5 (0.84-1.32x), and so were fewer channels or
+# positions and larger im2cols (1.01-1.18x). Where every kernel is its stride, the im2col is
+# the gradient itself reordered, and oneDNN's weight gradient is slow: 2-D and 3-D steps of
+# 64-512 channels took 0.55-0.85x oneDNN's time (``unet_up``'s shape 0.69-0.78x), with no
+# upper bound on the channels or the im2col (docs/architecture.md, "The torch backend").
 GEMM_GRADIENTS_MIN_CHANNELS = 64
 GEMM_GRADIENTS_MAX_CHANNELS = 256
 GEMM_GRADIENTS_MIN_POSITIONS = 2048
@@ -849,11 +852,12 @@ def gemm_gradients_suit(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tenso
 
     ``x`` and ``grad`` are the input and the output's gradient (channels_first
     shapes), ``weight`` the kernel in torch's order. The output's gradient is in
-    channels_last memory, some kernel axis is not a whole number of strides, no
-    dilation, :data:`GEMM_GRADIENTS_MIN_CHANNELS` to
-    :data:`GEMM_GRADIENTS_MAX_CHANNELS` input channels, at least
-    :data:`GEMM_GRADIENTS_MIN_POSITIONS` input positions (all samples), and
-    an im2col of at most :data:`GEMM_GRADIENTS_MAX_COLUMNS` elements.
+    channels_last memory, no dilation, at least :data:`GEMM_GRADIENTS_MIN_CHANNELS`
+    input channels and :data:`GEMM_GRADIENTS_MIN_POSITIONS` input positions (all
+    samples). Then either every kernel axis is as long as its stride (the im2col is
+    the gradient reordered), or some kernel axis is not a whole number of strides,
+    with at most :data:`GEMM_GRADIENTS_MAX_CHANNELS` input channels and an im2col of
+    at most :data:`GEMM_GRADIENTS_MAX_COLUMNS` elements.
 
     Example:
         >>> import torch
@@ -869,13 +873,15 @@ def gemm_gradients_suit(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tenso
         False
     """
     positions = x.shape[0] * math.prod(x.shape[2:])
+    if (x.shape[1] < GEMM_GRADIENTS_MIN_CHANNELS or positions < GEMM_GRADIENTS_MIN_POSITIONS
+            or max(launch.dilation) > 1
+            or not grad.is_contiguous(memory_format=_CHANNELS_LAST[launch.rank])):
+        return False
+    if launch.kernel_size == launch.stride:
+        return True
     columns = positions * weight.shape[1] * math.prod(launch.kernel_size)
-    return (GEMM_GRADIENTS_MIN_CHANNELS <= x.shape[1] <= GEMM_GRADIENTS_MAX_CHANNELS
-            and positions >= GEMM_GRADIENTS_MIN_POSITIONS
-            and columns <= GEMM_GRADIENTS_MAX_COLUMNS
-            and max(launch.dilation) == 1
-            and any(k % s for k, s in zip(launch.kernel_size, launch.stride))
-            and grad.is_contiguous(memory_format=_CHANNELS_LAST[launch.rank]))
+    return (x.shape[1] <= GEMM_GRADIENTS_MAX_CHANNELS and columns <= GEMM_GRADIENTS_MAX_COLUMNS
+            and any(k % s for k, s in zip(launch.kernel_size, launch.stride)))
 
 
 def _gradient_columns(grad: torch.Tensor, launch: Launch) -> torch.Tensor:

@@ -9,6 +9,8 @@ Each implementation reaches Keras's output window its own way:
 
 * ``convt``: ``convt.ops.conv_transpose`` on torch tensors, its kernel in Keras's
   shape stored as ``convt.torch``'s layers store it (``kernel_layout``).
+* ``convt_keras``: the same in Keras's default format, channels_last tensors, as
+  ``convt.torch``'s layers take them unless told otherwise.
 * ``torch``: ``torch.nn.functional.conv_transpose{1,2,3}d`` with the symmetric
   part of the crop as ``padding``, then a slice (and zero pad) to the window:
   the reference formulation a torch user would write.
@@ -18,7 +20,8 @@ Each implementation reaches Keras's output window its own way:
   ``GradientTape``, as Keras's TensorFlow backend computes it.
 
 The torch implementations take channels_first tensors (torch's own layout),
-JAX and TensorFlow channels_last (theirs); layout changes are not timed.
+``convt_keras``, JAX and TensorFlow channels_last (theirs); layout changes are not
+timed.
 Before timing, every implementation's output and both gradients are checked
 against torch's autograd of the reference formulation. Absent frameworks are
 reported as absent. Medians of ``--repeat`` samples, a sample being about 10 ms
@@ -46,8 +49,8 @@ from benchmarks.pacing import NO_PACING, Pacing, paced_sample, rotated_rounds
 from benchmarks.peers import failure
 from convt._shapes import AxisPlan, plan_conv_transpose
 
-IMPLS = ("convt", "torch", "jax", "tensorflow")
-OWN = ("convt", "torch")
+IMPLS = ("convt", "convt_keras", "torch", "jax", "tensorflow")
+OWN = ("convt", "convt_keras", "torch")
 """convt and the reference it is checked against: their failure stops the run."""
 MODES = ("train", "forward")
 
@@ -67,16 +70,24 @@ def axis_plans(case: Case) -> tuple[AxisPlan, ...]:
     return args.axis_plans(case.input_shape[1:-1])
 
 
-def _torch_runner(case: Case, x, g, function: Callable, kernel, keras_kernel: Callable) -> Runner:
-    """A Runner for a torch function of (channels_first input, kernel as the impl holds it).
+def _torch_runner(case: Case, x, g, function: Callable, kernel, keras_kernel: Callable,
+                  channels_first: bool = True) -> Runner:
+    """A Runner for a torch function of (input, kernel as the impl holds it), the input
+    channels_first unless told otherwise.
 
     ``keras_kernel`` maps a tensor shaped as ``kernel`` to Keras's layout.
     """
     import torch
 
-    inputs = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1))).requires_grad_()
+    def laid_out(array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(array, -1, 1) if channels_first else array)
+
+    def channels_last(tensor: Any) -> np.ndarray:
+        return np.moveaxis(tensor.numpy(), 1, -1) if channels_first else tensor.numpy()
+
+    inputs = torch.from_numpy(laid_out(x)).requires_grad_()
     kernel = kernel.requires_grad_()
-    cotangent = torch.from_numpy(np.ascontiguousarray(np.moveaxis(g, -1, 1)))
+    cotangent = torch.from_numpy(laid_out(g))
 
     def forward() -> Any:
         with torch.no_grad():
@@ -88,24 +99,29 @@ def _torch_runner(case: Case, x, g, function: Callable, kernel, keras_kernel: Ca
 
     def results() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out, grad_x, grad_w = (t.detach() for t in train())
-        return (np.moveaxis(out.numpy(), 1, -1), np.moveaxis(grad_x.numpy(), 1, -1),
-                keras_kernel(grad_w).numpy())
+        return channels_last(out), channels_last(grad_x), keras_kernel(grad_w).numpy()
 
     return Runner(forward, train, results)
 
 
-def _convt(case: Case, x, w, g) -> Runner:
+def _convt(case: Case, x, w, g, data_format: str = "channels_first") -> Runner:
     """convt's op, given the kernel as ``convt.torch``'s layers store it (Keras's shape)."""
     import torch
 
     from convt import ops
     from convt.backends.torch import kernel_layout, laid_out
 
-    kwargs = dict(case.op_kwargs, data_format="channels_first")
-    args, _ = plan_conv_transpose(np.moveaxis(x, -1, 1).shape, w.shape, **kwargs)
+    channels_first = data_format == "channels_first"
+    kwargs = dict(case.op_kwargs, data_format=data_format)
+    args, _ = plan_conv_transpose(np.moveaxis(x, -1, 1).shape if channels_first else x.shape,
+                                  w.shape, **kwargs)
     kernel = laid_out(torch.from_numpy(w), kernel_layout(args))
     return _torch_runner(case, x, g, lambda a, b: ops.conv_transpose(a, b, **kwargs), kernel,
-                         lambda grad: grad)
+                         lambda grad: grad, channels_first)
+
+
+def _convt_keras(case: Case, x, w, g) -> Runner:
+    return _convt(case, x, w, g, data_format="channels_last")
 
 
 def _torch(case: Case, x, w, g) -> Runner:
@@ -182,7 +198,8 @@ def _tensorflow(case: Case, x, w, g) -> Runner:
                   lambda: tuple(t.numpy() for t in step(a, b, c)))
 
 
-BUILDERS = {"convt": _convt, "torch": _torch, "jax": _jax, "tensorflow": _tensorflow}
+BUILDERS = {"convt": _convt, "convt_keras": _convt_keras, "torch": _torch, "jax": _jax,
+            "tensorflow": _tensorflow}
 
 
 # A sample is this many seconds of back-to-back calls of one implementation (at least one call).

@@ -15,8 +15,9 @@ from benchmarks import torch_train  # noqa: E402
 def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
     out = tmp_path / "records.json"
     table = tmp_path / "table.md"
-    records = torch_train.main(["--tiny", "--repeat", "1", "--impl", "convt", "--impl", "torch",
-                                "--json", str(out), "--markdown", str(table)])
+    records = torch_train.main(["--tiny", "--repeat", "1", "--impl", "convt", "--impl",
+                                "convt_keras", "--impl", "torch", "--json", str(out),
+                                "--markdown", str(table)])
     assert {r["case"] for r in records} == set(torch_train.CASES)
     assert all(r["status"] == "ok" and r["seconds"] > 0 for r in records)
     assert {r["mode"] for r in records} == {"train", "forward"}
@@ -24,14 +25,15 @@ def test_every_tiny_case_checks_and_reports(tmp_path, capsys):
     assert saved["machine"]["torch"] and len(saved["records"]) == len(records)
     assert "vs torch" in capsys.readouterr().out
     lines = table.read_text().splitlines()
-    assert lines[0] == ("| case | convt forward | torch forward | convt train | torch train |")
+    assert lines[0] == ("| case | convt forward | convt_keras forward | torch forward "
+                        "| convt train | convt_keras train | torch train |")
     assert len(lines) == 2 + len(torch_train.CASES) + 2
     assert lines[-1].startswith("Measured on ") and (" threads; during the run, steal time "
                                                       in lines[-1])
     assert saved["machine"]["cpu"] in lines[-1] and saved["machine"]["torch_cpu"] in lines[-1]
     assert "stolen_share" in saved
     assert saved["pacing"] == {"settle_seconds": 0.0, "warm_seconds": 0.0}  # --tiny: no pauses
-    assert lines[2].startswith("| keras_doc | ") and lines[2].count("x |") == 2
+    assert lines[2].startswith("| keras_doc | ") and lines[2].count("x |") == 4
 
 
 def test_absent_frameworks_are_reported(monkeypatch):

@@ -121,6 +121,7 @@ def _convt(case: Case, x, w, g, data_format: str = "channels_first") -> Runner:
 
 
 def _convt_keras(case: Case, x, w, g) -> Runner:
+    """convt's op on channels_last tensors, Keras's default format."""
     return _convt(case, x, w, g, data_format="channels_last")
 
 

@@ -375,7 +375,7 @@ def test_a_channels_last_training_step_takes_the_gemm_gradients(data_format, ker
                                                                 monkeypatch):
     """Keras's default format hands oneDNN's call channels_last memory and gets the output's
     gradient back in it; a channels_first cotangent keeps oneDNN's adjoint convolutions
-    (with kernel == stride, torch's operator in channels_last memory takes 2-D calls)."""
+    (with kernel == stride, channels_first 2-D calls take the ``tiles`` route instead)."""
     taken = []
     gradients = torch_backend._gemm_gradients
     monkeypatch.setattr(torch_backend, "_gemm_gradients",

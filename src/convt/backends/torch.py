@@ -838,8 +838,9 @@ class _OneDnnTransposed(_CutAfter):
 # stride, were mixed with kernels of 3 and 5 (0.84-1.32x), and so were fewer channels or
 # positions and larger im2cols (1.01-1.18x). Where every kernel is its stride, the im2col is
 # the gradient itself reordered, and oneDNN's weight gradient is slow: 2-D and 3-D steps of
-# 64-512 channels took 0.55-0.85x oneDNN's time (``unet_up``'s shape 0.69-0.78x), with no
-# upper bound on the channels or the im2col (docs/architecture.md, "The torch backend").
+# 64-512 channels took 0.55-0.91x oneDNN's time (``unet_up``'s shape 0.69-0.78x; one 2-D
+# shape read 0.98x in one of two runs), with no upper bound on the channels or the im2col
+# (docs/architecture.md, "The torch backend").
 GEMM_GRADIENTS_MIN_CHANNELS = 64
 GEMM_GRADIENTS_MAX_CHANNELS = 256
 GEMM_GRADIENTS_MIN_POSITIONS = 2048

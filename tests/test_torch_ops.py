@@ -325,11 +325,14 @@ def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
 
 @pytest.mark.parametrize("data_format", FORMATS)  # the cotangent's memory follows the format
 @pytest.mark.parametrize("case", ONEDNN_GRID + ONEDNN_GRID_2D, ids=str)
-def test_gemm_gradients_of_onednn_calls_match_numpy_and_torch(case, data_format, monkeypatch):
-    """The im2col GEMMs, taken for every oneDNN call's gradients whatever the rule says:
-    crops on either side, output_padding, dilation, first and second derivatives."""
+@pytest.mark.parametrize("rule", ["gemm_gradients_suit", "weight_gradient_in_channels_first"])
+def test_other_gradients_of_onednn_calls_match_numpy_and_torch(case, data_format, rule,
+                                                               monkeypatch):
+    """The im2col GEMMs, and the weight gradient on channels_first memory, each taken for
+    every oneDNN call's gradients whatever its rule says: crops on either side,
+    output_padding, dilation, first and second derivatives."""
     taken = []
-    monkeypatch.setattr(torch_backend, "gemm_gradients_suit", lambda *a: taken.append(1) or True)
+    monkeypatch.setattr(torch_backend, rule, lambda *a: taken.append(1) or True)
     strided = bool(max(np.broadcast_to(case[2], len(case[0]))) > 1)
     _check_onednn(case, data_format, 2, 16, strided, monkeypatch)
     assert bool(taken) is strided
@@ -389,6 +392,47 @@ def test_a_channels_last_training_step_takes_the_gemm_gradients(data_format, ker
     expected = _gradients(torch.tensor(x, dtype=torch.float64), torch.tensor(w), **kwargs)
     for a, b in zip(got, expected):
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape, kernel_size, filters, memory, expected", [
+    ((1, 64, 128, 128), 4, 64, "channels_last", True),  # big_2d
+    ((1, 64, 128, 128), 4, 64, "channels_first", False),  # no copy to make
+    ((2, 128, 64, 64), 3, 128, "channels_last", True),
+    ((3, 64, 128, 128), 4, 64, "channels_last", False),  # three samples
+    ((1, 32, 128, 128), 4, 32, "channels_last", False),  # 32 x 32 channels and filters
+    ((1, 64, 48, 48), 4, 64, "channels_last", False),  # 2^27.2 multiply-adds
+    ((1, 64, 64, 64), 4, 64, "channels_last", True),  # 2^28
+    ((1, 64, 16, 64, 64), 4, 64, "channels_last", False),  # 3-D
+])
+def test_which_onednn_weight_gradients_run_in_channels_first_memory(shape, kernel_size, filters,
+                                                                   memory, expected):
+    launch = _channels_first_launch(shape, kernel_size, padding="same")
+    rank = len(shape) - 2
+    x = torch.empty(shape, device="meta")
+    if memory == "channels_last":
+        x = x.contiguous(memory_format=torch_backend._CHANNELS_LAST[rank])
+    weight = torch.empty(shape[1], filters, *(kernel_size,) * rank, device="meta")
+    assert torch_backend.weight_gradient_in_channels_first(x, weight, launch) is expected
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+def test_a_keras_format_training_step_takes_the_channels_first_weight_gradient(data_format,
+                                                                              monkeypatch):
+    """Keras's default format hands oneDNN's call channels_last memory; a channels_first
+    input is already in the memory that the weight gradient wants."""
+    taken = []
+    rule = torch_backend.weight_gradient_in_channels_first
+    monkeypatch.setattr(torch_backend, "weight_gradient_in_channels_first",
+                        lambda *a: taken.append(rule(*a)) or taken[-1])
+    x, w = _arrays((64, 64), 4, data_format, channels=64, filters=64)
+    kwargs = dict(strides=2, padding="same", data_format=data_format)
+    x = x[:1]
+    got = _gradients(torch.tensor(x, dtype=torch.float32), torch.tensor(w, dtype=torch.float32),
+                     **kwargs)
+    assert taken == [data_format == "channels_last"]
+    expected = _gradients(torch.tensor(x, dtype=torch.float64), torch.tensor(w), **kwargs)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=2e-3)
 
 
 # Few filters in inference: every output phase from one stride-1 convolution, on 2-D inputs

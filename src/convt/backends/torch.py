@@ -822,10 +822,61 @@ class _OneDnnTransposed(_CutAfter):
             grad_x = _CONVOLUTIONS[launch.rank](grad, weight, None, launch.stride, padding,
                                                 launch.dilation)
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.ops.aten.convolution_backward(
-                x, grad, weight, None, launch.stride, padding, launch.dilation, False,
-                [0] * launch.rank, 1, [False, True, False])[1]
+            grad_weight = _weight_gradient(x, weight, grad, launch, padding)
         return grad_x, grad_weight, None
+
+
+# oneDNN's weight gradient of a 2-D call whose input is in channels_last memory is slow on
+# one or two large images. There it runs as the transposed convolution's own weight
+# gradient on the input copied to channels_first memory (oneDNN reorders the output's
+# gradient itself): whole training steps took 0.51-0.97x the time of the channels_last one
+# (22 shapes: batches 1-2, 48-256 channels, kernels 3-5, stride 2; ``big_2d``'s 0.68x).
+# Mixed or slower, so left out: 16 channels times 16 filters (1.01-1.49x), 32 times 16
+# (0.96-1.36x), 32 times 32 (0.79-1.09x), below 2^28 multiply-adds (0.84-1.36x), batches
+# of 3-16 (0.73-1.10x) and 3-D (1.06-1.49x) (docs/architecture.md, "The torch backend").
+WEIGHT_GRADIENT_FIRST_MAX_BATCH = 2
+WEIGHT_GRADIENT_FIRST_MIN_CHANNEL_PAIRS = 2048
+WEIGHT_GRADIENT_FIRST_MIN_MACS = 2**28
+
+
+def weight_gradient_in_channels_first(x: torch.Tensor, weight: torch.Tensor,
+                                      launch: Launch) -> bool:
+    """Whether :class:`_OneDnnTransposed`'s weight gradient runs on ``x`` copied to
+    channels_first memory: a 2-D ``x`` in channels_last memory, of at most
+    :data:`WEIGHT_GRADIENT_FIRST_MAX_BATCH` samples, with at least
+    :data:`WEIGHT_GRADIENT_FIRST_MIN_CHANNEL_PAIRS` input channels times filters and
+    :data:`WEIGHT_GRADIENT_FIRST_MIN_MACS` multiply-adds in the gradient.
+
+    Example:
+        >>> import torch
+        >>> launch = _launch(ConvTransposeArgs.normalize(
+        ...     2, 4, strides=2, data_format="channels_first"), (128, 128))
+        >>> image, weight = torch.zeros(1, 64, 128, 128), torch.zeros(64, 64, 4, 4)
+        >>> in_last = image.contiguous(memory_format=torch.channels_last)
+        >>> weight_gradient_in_channels_first(in_last, weight, launch)
+        True
+        >>> weight_gradient_in_channels_first(image, weight, launch)  # channels_first already
+        False
+    """
+    batch, channels = x.shape[:2]
+    pairs = channels * weight.shape[1]
+    return (launch.rank == 2 and batch <= WEIGHT_GRADIENT_FIRST_MAX_BATCH
+            and pairs >= WEIGHT_GRADIENT_FIRST_MIN_CHANNEL_PAIRS
+            and x.numel() // channels * pairs * math.prod(launch.kernel_size)
+            >= WEIGHT_GRADIENT_FIRST_MIN_MACS
+            and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def _weight_gradient(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, launch: Launch,
+                     padding: list[int]) -> torch.Tensor:
+    """The kernel's gradient of :class:`_OneDnnTransposed`, ``grad`` padded to the
+    symmetric ``padding``: the weight gradient of the adjoint convolution of ``grad``, or,
+    by :func:`weight_gradient_in_channels_first`, the transposed convolution's own."""
+    transposed = weight_gradient_in_channels_first(x, weight, launch)
+    output_gradient, given = (grad, x.contiguous()) if transposed else (x, grad)
+    return torch.ops.aten.convolution_backward(
+        output_gradient, given, weight, None, launch.stride, padding, launch.dilation,
+        transposed, [0] * launch.rank, 1, [False, True, False])[1]
 
 
 # A training step's gradients of a oneDNN call (:class:`_OneDnnTransposed`) whose output

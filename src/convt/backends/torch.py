@@ -828,8 +828,8 @@ class _OneDnnTransposed(_CutAfter):
 
 # oneDNN's weight gradient of a 2-D call whose input is in channels_last memory is slow on
 # one or two large images. There it runs as the transposed convolution's own weight
-# gradient on the input copied to channels_first memory (oneDNN reorders the output's
-# gradient itself): whole training steps took 0.51-0.97x the time of the channels_last one
+# gradient on the input copied to channels_first memory (the output's gradient passed as
+# it is): whole training steps took 0.51-0.97x the time of the channels_last one
 # (22 shapes: batches 1-2, 48-256 channels, kernels 3-5, stride 2; ``big_2d``'s 0.68x).
 # Mixed or slower, so left out: 16 channels times 16 filters (1.01-1.49x), 32 times 16
 # (0.96-1.36x), 32 times 32 (0.79-1.09x), below 2^28 multiply-adds (0.84-1.36x), batches

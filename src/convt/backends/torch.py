@@ -864,7 +864,8 @@ def weight_gradient_in_channels_first(x: torch.Tensor, weight: torch.Tensor,
             and pairs >= WEIGHT_GRADIENT_FIRST_MIN_CHANNEL_PAIRS
             and x.numel() // channels * pairs * math.prod(launch.kernel_size)
             >= WEIGHT_GRADIENT_FIRST_MIN_MACS
-            and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last))
+            and not x.is_contiguous()
+            and x.is_contiguous(memory_format=_CHANNELS_LAST[launch.rank]))
 
 
 def _weight_gradient(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, launch: Launch,

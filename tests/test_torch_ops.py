@@ -157,6 +157,71 @@ def test_which_inputs_run_channels_last(shape, strides, filters, device, grad, e
         assert torch_backend.runs_channels_last(x, kernel, launch) is expected
 
 
+# 2-D stride-1 cases that torch's operator computes: the channels_first copy's domain.
+STRIDE_ONE_2D = [c for c in GRID if len(c[0]) == 2 and np.max(c[2]) == 1] + [
+    ((5, 4), (4, 3), 1, "same", None, 1),  # an even kernel: the window is a slice
+    ((3, 5), (2, 3), 1, "valid", None, 1),
+    ((4, 3), 3, 1, "same", None, 1),
+]
+
+
+@pytest.mark.parametrize("data_format", FORMATS)
+@pytest.mark.parametrize("case", STRIDE_ONE_2D, ids=str)
+def test_channels_last_memory_copied_to_channels_first(case, data_format, monkeypatch):
+    """With the size limits at zero every stride-1 2-D input in channels_last memory is
+    copied to channels_first for torch's operator, and its output back: same values,
+    first and second derivatives, and the output in channels_last memory."""
+    monkeypatch.setattr(torch_backend, "CHANNELS_FIRST_MIN_CHANNELS", 0)
+    monkeypatch.setattr(torch_backend, "CHANNELS_FIRST_MIN_KERNEL", 0)
+    monkeypatch.setattr(torch_backend, "CHANNELS_FIRST_MIN_MACS", 0)
+    seen = []  # whether each call of torch's operator received channels_first memory
+    operator = torch_backend._FUNCTIONS[2]
+
+    def spy(a, *rest):
+        seen.append(a.is_contiguous())
+        return operator(a, *rest)
+
+    monkeypatch.setitem(torch_backend._FUNCTIONS, 2, spy)
+    x, w = _arrays(case[0], case[1], data_format, channels=8, filters=5)  # 5: not fold's
+    memory = torch.channels_last if data_format == "channels_first" else torch.contiguous_format
+    got = _check_derivatives(x, w, _kwargs(case, data_format), memory)
+    assert seen[0]  # the float32 call (the float64 reference comes from NumPy, contiguous)
+    assert (got.is_contiguous() if data_format == "channels_last"
+            else got.is_contiguous(memory_format=torch.channels_last))
+
+
+@pytest.mark.parametrize("shape, kernel_size, filters, kwargs, change, expected", [
+    ((16, 7, 7, 256), 5, 128, {}, None, True),  # dcgan_s1 as Keras lays it out
+    ((16, 7, 7, 256), 5, 128, {}, "contiguous", False),  # already channels_first
+    ((16, 7, 7, 256), 5, 128, {}, "grad", True),  # training steps too
+    ((16, 7, 7, 256), 5, 128, {"strides": 2}, None, False),  # strided: not measured
+    ((16, 7, 7, 127), 5, 128, {}, None, False),  # too few channels
+    ((16, 7, 7, 256), 5, 127, {}, None, False),  # fewer than half as many filters
+    ((16, 7, 7, 256), (5, 2), 128, {}, None, False),  # a kernel of 2: mixed
+    ((16, 7, 7, 256), 3, 128, {"dilation_rate": 2}, None, True),
+    ((4, 16, 16, 128), 3, 64, {}, None, True),  # 1024 pixels over the batch
+    ((4, 16, 17, 128), 3, 64, {}, None, False),  # more: lost in inference
+    ((4, 8, 8, 128), 4, 64, {}, None, True),  # 2^25 multiply-adds
+    ((4, 8, 8, 128), (4, 3), 64, {}, None, False),  # fewer: the copies cost more
+    ((16, 7, 7, 256), 5, 128, {}, "float64", False),  # measured in float32 only
+    ((16, 7, 7, 256), 5, 128, {}, "meta", False),  # measured on the CPU only
+    ((16, 7, 256), 5, 128, {}, None, False),  # 1-D: not measured
+    ((2, 7, 7, 7, 256), 5, 128, {}, None, False),  # 3-D: not measured
+])
+def test_which_inputs_run_channels_first(shape, kernel_size, filters, kwargs, change,
+                                         expected):
+    rank = len(shape) - 2
+    args = ConvTransposeArgs.normalize(rank, kernel_size, padding="same", **kwargs)
+    launch = torch_backend._launch(args, shape[1:-1])
+    x = torch.empty(shape, device="meta" if change == "meta" else "cpu",
+                    dtype=torch.float64 if change == "float64" else torch.float32,
+                    requires_grad=change == "grad").movedim(-1, 1)
+    if change == "contiguous":
+        x = x.contiguous()
+    kernel = torch.empty(*args.kernel_size, filters, shape[-1])
+    assert torch_backend.runs_channels_first(x, kernel, launch) is expected
+
+
 def _channels_first_launch(shape, kernel_size=3, strides=2, **kwargs):
     args = ConvTransposeArgs.normalize(len(shape) - 2, kernel_size, strides=strides,
                                        data_format="channels_first", **kwargs)
@@ -299,12 +364,16 @@ def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
     monkeypatch.setattr(torch_backend, "_onednn_transposed",
                         lambda: lambda *a: calls.append(1) or transposed(*a))
     x, w = _arrays(case[0], case[1], data_format, channels=2, filters=filters)
-    x = x[:batch]
-    kwargs = _kwargs(case, data_format)
-    a = torch.tensor(x, dtype=torch.float32, requires_grad=True)
-    b = torch.tensor(w, dtype=torch.float32, requires_grad=True)
-    got = ops.conv_transpose(a, b, **kwargs)
+    _check_derivatives(x[:batch], w, _kwargs(case, data_format))
     assert calls == ([1] if routed else [])
+
+
+def _check_derivatives(x, w, kwargs, memory_format=torch.contiguous_format):
+    """The float32 op against the NumPy backend, and its first and second derivatives
+    against the torch op's float64 ones (torch's operator); the float32 output."""
+    a = torch.tensor(x, dtype=torch.float32).contiguous(memory_format=memory_format)
+    b = torch.tensor(w, dtype=torch.float32, requires_grad=True)
+    got = ops.conv_transpose(a.requires_grad_(), b, **kwargs)
     np.testing.assert_allclose(got.detach().numpy(), ops.conv_transpose(x, w, **kwargs),
                                rtol=1e-4, atol=1e-4)
     a64, b64 = (torch.tensor(v, requires_grad=True) for v in (x, w))
@@ -321,6 +390,7 @@ def _check_onednn(case, data_format, batch, filters, routed, monkeypatch):
     for grad, reference in zip(second, expected_second):
         scale = reference.abs().max().item()
         np.testing.assert_allclose(grad.numpy(), reference.numpy(), atol=1e-4 * scale)
+    return got
 
 
 @pytest.mark.parametrize("data_format", FORMATS)  # the cotangent's memory follows the format
@@ -1178,6 +1248,7 @@ def test_torch_compile_of_a_training_step_on_the_fold_route(rank):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("data_format", FORMATS)
 def test_rows_summed_in_place_under_torch_func_and_autograd(data_format):
     """Without a gradient recorded, the rows are added into one buffer: vmap (over inputs and

@@ -598,7 +598,7 @@ def runs_channels_first(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -
     at least :data:`CHANNELS_FIRST_MIN_CHANNELS` channels and half as many filters,
     at most :data:`CHANNELS_FIRST_MAX_PIXELS` pixels over all samples, and at least
     :data:`CHANNELS_FIRST_MIN_MACS` multiply-adds. Larger images lost in inference
-    (up to 1.6x from 2048 pixels), kernels of 2 and fewer channels were mixed, a
+    (up to 2x from 2048 pixels), kernels of 2 and fewer channels were mixed, a
     quarter or an eighth as many filters as channels lost up to 1.44x in inference,
     and calls of about 0.5 ms lost up to 1.17x to the copies. Training steps and
     inference alike. Not while ``torch.compile`` traces, nor under

@@ -168,8 +168,8 @@ STRIDE_ONE_2D = [c for c in GRID if len(c[0]) == 2 and np.max(c[2]) == 1] + [
 @pytest.mark.parametrize("data_format", FORMATS)
 @pytest.mark.parametrize("case", STRIDE_ONE_2D, ids=str)
 def test_channels_last_memory_copied_to_channels_first(case, data_format, monkeypatch):
-    """With the size limits at zero every stride-1 2-D input in channels_last memory is
-    copied to channels_first for torch's operator, and its output back: same values,
+    """With the lower bounds at zero every small stride-1 2-D input in channels_last memory
+    is copied to channels_first for torch's operator, and its output back: same values,
     first and second derivatives, and the output in channels_last memory."""
     monkeypatch.setattr(torch_backend, "CHANNELS_FIRST_MIN_CHANNELS", 0)
     monkeypatch.setattr(torch_backend, "CHANNELS_FIRST_MIN_KERNEL", 0)
@@ -198,7 +198,7 @@ def test_channels_last_memory_copied_to_channels_first(case, data_format, monkey
     ((16, 7, 7, 127), 5, 128, {}, None, False),  # too few channels
     ((16, 7, 7, 256), 5, 127, {}, None, False),  # fewer than half as many filters
     ((16, 7, 7, 256), (5, 2), 128, {}, None, False),  # a kernel of 2: mixed
-    ((16, 7, 7, 256), 3, 128, {"dilation_rate": 2}, None, True),
+    ((16, 7, 7, 256), 3, 128, {"dilation_rate": 2}, None, True),  # dilations were measured
     ((4, 16, 16, 128), 3, 64, {}, None, True),  # 1024 pixels over the batch
     ((4, 16, 17, 128), 3, 64, {}, None, False),  # more: lost in inference
     ((4, 8, 8, 128), 4, 64, {}, None, True),  # 2^25 multiply-adds

@@ -505,6 +505,32 @@ def test_a_keras_format_training_step_takes_the_channels_first_weight_gradient(d
         torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=2e-3)
 
 
+@pytest.mark.parametrize("strides, method", [(2, "onednn"), (1, "operator")])
+def test_a_keras_format_training_step_copies_the_layers_kernel_once(strides, method,
+                                                                    monkeypatch):
+    """torch runs a channels_last input with a channels_last weight. Handed the layers'
+    kernel (torch's order), its convolutions made that copy in the forward and again in the
+    backward (four copies in all on oneDNN's direct call, three on torch's operator); handed
+    the copy, they keep it. The backward still converts the kernel's gradient: two."""
+    monkeypatch.setattr(torch_backend, "ONEDNN_MIN_PIXELS", 0)
+    methods = []
+    route = torch_backend.operator_route
+    monkeypatch.setattr(torch_backend, "operator_route",
+                        lambda *a: methods.append(route(*a).method) or route(*a))
+    args = ConvTransposeArgs.normalize(2, 3, strides=strides, padding="same")
+    x = torch.randn(2, 32, 32, 32, requires_grad=True)
+    kernel = torch_backend.laid_out(torch.randn(3, 3, 32, 32), torch_backend.kernel_layout(args))
+    kernel.requires_grad_()
+    torch_shape = [32, 32, 3, 3]
+    cotangent = torch.randn(2, 32 * strides, 32 * strides, 32)  # as a next Keras layer's
+    with torch.profiler.profile(record_shapes=True) as profile:
+        torch.autograd.grad(ops.conv_transpose(x, kernel, strides=strides, padding="same"),
+                            (x, kernel), cotangent)
+    assert methods == [method]
+    assert [event.input_shapes[0] for event in profile.events()
+            if event.name == "aten::copy_"].count(torch_shape) == 2
+
+
 # Few filters in inference: every output phase from one stride-1 convolution, on 2-D inputs
 # of 1024 pixels and 2^17 elements (all samples), and on 3-D batches.
 @pytest.mark.parametrize("shape, kernel_size, kwargs, filters, grad, expected", [

@@ -430,6 +430,10 @@ def kernel_layout(args: ConvTransposeArgs) -> tuple[int, ...]:
     methods read Keras's own ``(*kernel_size, filters, in)``. A kernel of
     Keras's shape stored in this order (see :func:`laid_out`) is passed as is;
     any other layout gives the same values after a relayout on every call.
+    On an input in channels_last memory torch's kernels want the weight in
+    channels_last memory, and the op copies it so once a call
+    (:func:`_in_memory_format_of`): storing it so was no faster within the
+    noise, and the copy would move to the calls that run channels_first memory.
 
     Example:
         >>> kernel_layout(ConvTransposeArgs.normalize(2, 3, strides=2))
@@ -628,6 +632,35 @@ def _in_channels_last_memory(out: torch.Tensor, channels_last: bool) -> torch.Te
     """``out`` (shaped as ``data_format`` says) copied to channels_last memory."""
     return out.contiguous() if channels_last else out.contiguous(
         memory_format=torch.channels_last)
+
+
+def _in_channels_last_memory_only(x: torch.Tensor) -> bool:
+    """Whether a 2-D or 3-D ``x`` is in channels_last memory and not also contiguous (as a
+    tensor of one channel or one pixel is)."""
+    return (x.dim() in (4, 5) and not x.is_contiguous()
+            and x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2]))
+
+
+def _in_memory_format_of(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` (torch's order, 2-D or 3-D) in the memory format torch's CPU kernels run
+    ``x`` in: channels_last memory when ``x`` is in it, else contiguous.
+
+    torch's convolutions make this copy of a weight in any other layout themselves, and
+    make it again in the backward, which saved the weight as it was given. Made here,
+    the copy is what autograd saves. A Keras-format training step of oneDNN's direct
+    call made four copies of its weight instead of two (``dcgan_s2``'s 819 KB kernel),
+    one of torch's operator three instead of two (docs/architecture.md, "The weight in
+    the input's memory format").
+
+    Example:
+        >>> import torch
+        >>> x = torch.zeros(2, 8, 5, 5).contiguous(memory_format=torch.channels_last)
+        >>> _in_memory_format_of(x, torch.zeros(8, 4, 3, 3)).stride()
+        (36, 1, 12, 4)
+    """
+    if _in_channels_last_memory_only(x):
+        return weight.contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2])
+    return weight.contiguous()
 
 
 def _vmapping() -> bool:
@@ -924,7 +957,10 @@ def _weight_gradient(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, 
     symmetric ``padding``: the weight gradient of the adjoint convolution of ``grad``, or,
     by :func:`weight_gradient_in_channels_first`, the transposed convolution's own."""
     transposed = weight_gradient_in_channels_first(x, weight, launch)
-    output_gradient, given = (grad, x.contiguous()) if transposed else (x, grad)
+    if transposed:  # a channels_last weight would make torch run it in channels_last memory
+        output_gradient, given, weight = grad, x.contiguous(), weight.contiguous()
+    else:
+        output_gradient, given = x, grad
     return torch.ops.aten.convolution_backward(
         output_gradient, given, weight, None, launch.stride, padding, launch.dilation,
         transposed, [0] * launch.rank, 1, [False, True, False])[1]
@@ -1346,6 +1382,8 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         return _phases(x, kernel, launch.phases, channels_last)
     weight = to_torch_kernel(kernel, launch.rank)
     if route.method == "onednn":
+        if _in_channels_last_memory_only(x):  # else its gradient is often channels_first
+            weight = _in_memory_format_of(x, weight)
         out = _OneDnnTransposed.apply(x, weight, launch)
         return out.movedim(1, -1) if channels_last else out
     if route.channels_last_input:
@@ -1354,6 +1392,8 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         x = x.contiguous()
     if route.contiguous_weight:
         weight = weight.contiguous()
+    elif launch.rank > 1 and not torch.compiler.is_compiling():  # Inductor lays out its own
+        weight = _in_memory_format_of(x, weight)
     if route.cut_after:
         out = (_OperatorCutAfter.forward  # Dynamo breaks the graph at a Function with a jvp
                if torch.compiler.is_compiling() else _OperatorCutAfter.apply)(x, weight, launch)

@@ -11,8 +11,11 @@ Kernel memory. The kernel has Keras's shape and indexing, but is stored in the
 memory order the backend reads without a copy (torch's ``(in, filters,
 *kernel_size)`` for torch's operator; see
 :func:`convt.backends.torch.kernel_layout`): ``layer.kernel`` is then not
-C-contiguous (use ``reshape``, not ``view``), and neither a step nor its
-gradient relays it out. ``get_weights`` returns C-ordered arrays.
+C-contiguous (use ``reshape``, not ``view``), and a step on channels_first
+memory relays out neither it nor its gradient. On channels_last memory (Keras's
+format), torch's CPU kernels want a channels_last weight: the op copies the
+kernel once a call, and torch its gradient back. ``get_weights`` returns
+C-ordered arrays.
 
 Building. Like torch's ``Lazy*`` modules, a layer creates its parameters from
 the first input it sees (as uninitialized parameters until then, which follow

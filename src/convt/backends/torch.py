@@ -432,7 +432,7 @@ def kernel_layout(args: ConvTransposeArgs) -> tuple[int, ...]:
     any other layout gives the same values after a relayout on every call.
     On an input in channels_last memory torch's kernels want the weight in
     channels_last memory, and the op copies it so once a call
-    (:func:`_in_memory_format_of`): storing it so was no faster within the
+    (:func:`_weight_copied`): storing it so was no faster within the
     noise, and the copy would move to the calls that run channels_first memory.
 
     Example:
@@ -632,35 +632,6 @@ def _in_channels_last_memory(out: torch.Tensor, channels_last: bool) -> torch.Te
     """``out`` (shaped as ``data_format`` says) copied to channels_last memory."""
     return out.contiguous() if channels_last else out.contiguous(
         memory_format=torch.channels_last)
-
-
-def _in_channels_last_memory_only(x: torch.Tensor) -> bool:
-    """Whether a 2-D or 3-D ``x`` is in channels_last memory and not also contiguous (as a
-    tensor of one channel or one pixel is)."""
-    return (x.dim() in (4, 5) and not x.is_contiguous()
-            and x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2]))
-
-
-def _in_memory_format_of(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` (torch's order, 2-D or 3-D) in the memory format torch's CPU kernels run
-    ``x`` in: channels_last memory when ``x`` is in it, else contiguous.
-
-    torch's convolutions make this copy of a weight in any other layout themselves, and
-    make it again in the backward, which saved the weight as it was given. Made here,
-    the copy is what autograd saves. A Keras-format training step of oneDNN's direct
-    call made four copies of its weight instead of two (``dcgan_s2``'s 819 KB kernel),
-    one of torch's operator three instead of two (docs/architecture.md, "The weight in
-    the input's memory format").
-
-    Example:
-        >>> import torch
-        >>> x = torch.zeros(2, 8, 5, 5).contiguous(memory_format=torch.channels_last)
-        >>> _in_memory_format_of(x, torch.zeros(8, 4, 3, 3)).stride()
-        (36, 1, 12, 4)
-    """
-    if _in_channels_last_memory_only(x):
-        return weight.contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2])
-    return weight.contiguous()
 
 
 def _vmapping() -> bool:
@@ -1307,7 +1278,9 @@ class OperatorRoute:
     channels_first_input: bool = False
     """:func:`runs_channels_first`: the input copied to channels_first memory, the output
     copied back to channels_last memory."""
-    contiguous_weight: bool = False
+    weight_memory_format: torch.memory_format | None = None
+    """The memory format the weight is copied to first (:func:`_weight_copied`), or None
+    to hand it over as it is."""
     cut_after: bool = False
     """Whether the operator computes the last axis from its first element and
     :class:`_OperatorCutAfter` cuts its left crop afterwards."""
@@ -1323,7 +1296,7 @@ def operator_route(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
         >>> launch = _launch(args, (7, 7))
         >>> operator_route(torch.zeros(2, 8, 7, 7), torch.zeros(3, 3, 16, 8), launch, False)
         OperatorRoute(method='operator', contiguous_input=False, channels_last_input=False, \
-channels_first_input=False, contiguous_weight=False, cut_after=False)
+channels_first_input=False, weight_memory_format=None, cut_after=False)
     """
     if runs_fold(x, kernel, launch):
         return OperatorRoute("fold")
@@ -1343,18 +1316,64 @@ channels_first_input=False, contiguous_weight=False, cut_after=False)
     if runs_phases(x, kernel, launch):
         return OperatorRoute("phases", contiguous)
     if runs_onednn(x, kernel, launch):
-        return OperatorRoute("onednn", contiguous)
+        # a channels_first x's gradient often arrives channels_first too: its weight as is
+        in_last = _weight_copied(x, kernel, launch) and _suggests_channels_last(x)
+        return OperatorRoute("onednn", contiguous, weight_memory_format=(
+            _CHANNELS_LAST[launch.rank] if in_last else None))
+    channels_last_input = not channels_last and runs_channels_last(x, kernel, launch)
+    channels_first_input = runs_channels_first(x, kernel, launch)
     return OperatorRoute(
         "operator",
         contiguous,
-        channels_last_input=not channels_last and runs_channels_last(x, kernel, launch),
-        channels_first_input=runs_channels_first(x, kernel, launch),
-        # torch's backward refuses the permuted layout for one channel; compiled with
-        # symbolic channels (dynamic=True), Inductor cannot order its strides (as above)
-        contiguous_weight=kernel.shape[-1] == 1 or (
-            torch.compiler.is_compiling() and _records_gradient(x, kernel)),
+        channels_last_input=channels_last_input,
+        channels_first_input=channels_first_input,
+        weight_memory_format=_operator_weight_memory_format(
+            x, kernel, launch, channels_last_input or (
+                _suggests_channels_last(x) and not (contiguous or channels_first_input))),
         cut_after=bool(x.is_cpu and x.dtype == torch.float32
                        and _left_cut_after(launch.stride, launch.padding[-1])))
+
+
+def _weight_copied(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
+    """Whether the weight goes to torch in the memory format of the input it runs: in 2-D
+    and 3-D training steps, outside ``torch.compile`` (Inductor lays out its own) and
+    ``torch.func`` transforms.
+
+    torch's CPU convolutions run the weight in the input's memory format, and copied a
+    weight stored otherwise again in the backward, which saved it as given; the copy
+    made first is what autograd saves. A Keras-format step of oneDNN's direct call made
+    four copies of its weight instead of two (``dcgan_s2``'s 819 KB kernel), one of
+    torch's operator three instead of two (docs/architecture.md, "The weight in the
+    input's memory format"). In inference torch makes the one copy itself.
+    """
+    return (launch.rank > 1 and _records_gradient(x, kernel)
+            and not torch.compiler.is_compiling()
+            and not torch._C._are_functorch_transforms_active())
+
+
+def _suggests_channels_last(x: torch.Tensor) -> bool:
+    """Whether torch's convolutions run a 2-D or 3-D ``x`` in channels_last memory: in it,
+    and not also contiguous (as with one channel or one pixel)."""
+    return (x.dim() in (4, 5) and not x.is_contiguous()
+            and x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2]))
+
+
+def _operator_weight_memory_format(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
+                                   runs_channels_last_memory: bool
+                                   ) -> torch.memory_format | None:
+    """The memory format torch's operator is given the weight in (None: as it is), the
+    input handed to it in channels_last memory or not.
+
+    Contiguous with one channel (torch's backward refuses the permuted layout) and in a
+    training step that ``torch.compile`` traces (with symbolic channels Inductor cannot
+    order its strides, as the input's in :func:`operator_route`); else the input's,
+    by :func:`_weight_copied`.
+    """
+    if kernel.shape[-1] == 1 or (torch.compiler.is_compiling() and _records_gradient(x, kernel)):
+        return torch.contiguous_format
+    if not _weight_copied(x, kernel, launch):
+        return None
+    return _CHANNELS_LAST[launch.rank] if runs_channels_last_memory else torch.contiguous_format
 
 
 def _has_standard_strides(x: torch.Tensor) -> bool:
@@ -1381,19 +1400,15 @@ def _operator(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
     if route.method == "phases":
         return _phases(x, kernel, launch.phases, channels_last)
     weight = to_torch_kernel(kernel, launch.rank)
+    if route.weight_memory_format is not None:
+        weight = weight.contiguous(memory_format=route.weight_memory_format)
     if route.method == "onednn":
-        if _in_channels_last_memory_only(x):  # else its gradient is often channels_first
-            weight = _in_memory_format_of(x, weight)
         out = _OneDnnTransposed.apply(x, weight, launch)
         return out.movedim(1, -1) if channels_last else out
     if route.channels_last_input:
         x = x.contiguous(memory_format=_CHANNELS_LAST[launch.rank])
     if route.channels_first_input:
         x = x.contiguous()
-    if route.contiguous_weight:
-        weight = weight.contiguous()
-    elif launch.rank > 1 and not torch.compiler.is_compiling():  # Inductor lays out its own
-        weight = _in_memory_format_of(x, weight)
     if route.cut_after:
         out = (_OperatorCutAfter.forward  # Dynamo breaks the graph at a Function with a jvp
                if torch.compiler.is_compiling() else _OperatorCutAfter.apply)(x, weight, launch)

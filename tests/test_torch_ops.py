@@ -222,30 +222,31 @@ def test_which_inputs_run_channels_first(shape, kernel_size, filters, kwargs, ch
     assert torch_backend.runs_channels_first(x, kernel, launch) is expected
 
 
-@pytest.mark.parametrize("shape, strides, channels_first, grad, expected", [
-    ((8, 16, 16, 64), 2, False, True, ("onednn", torch.channels_last)),  # Keras's format
-    ((8, 16, 16, 64), 2, True, True, ("onednn", None)),  # its gradient comes channels_first
-    ((8, 16, 16, 64), 2, False, False, ("onednn", None)),  # inference: torch's one copy
-    ((8, 16, 16, 64), 1, False, True, ("operator", torch.channels_last)),
-    ((8, 16, 16, 64), 1, True, True, ("operator", torch.contiguous_format)),
-    ((2, 4, 4, 4, 64), 1, False, True, ("operator", torch.channels_last_3d)),
-    ((8, 16, 16, 1), 1, False, False, ("operator", torch.contiguous_format)),  # one channel
-    ((16, 7, 7, 128), 1, False, True, ("operator", torch.contiguous_format)),  # copied first
-    ((8, 16, 64), 1, False, True, ("operator", None)),  # 1-D: not measured
+@pytest.mark.parametrize("shape, strides, change, expected", [
+    ((8, 16, 16, 64), 2, None, ("onednn", torch.channels_last)),  # Keras's format
+    ((8, 16, 16, 64), 2, "contiguous", ("onednn", None)),  # the gradient: channels_first too
+    ((8, 16, 16, 64), 2, "inference", ("onednn", None)),  # torch's one copy
+    ((8, 16, 16, 64), 1, None, ("operator", torch.channels_last)),
+    ((8, 16, 16, 64), 1, "contiguous", ("operator", torch.contiguous_format)),
+    ((8, 16, 16, 64), 1, "meta", ("operator", None)),  # measured on the CPU only
+    ((2, 4, 4, 4, 64), 1, None, ("operator", torch.channels_last_3d)),
+    ((8, 16, 16, 1), 1, "inference", ("operator", torch.contiguous_format)),  # one channel
+    ((16, 7, 7, 128), 1, None, ("operator", torch.contiguous_format)),  # copied first
+    ((8, 16, 64), 1, None, ("operator", None)),  # 1-D: not measured
 ])
-def test_which_memory_format_the_weight_is_given_in(shape, strides, channels_first, grad,
-                                                    expected, monkeypatch):
-    method, memory_format = expected
+def test_which_memory_format_the_weight_is_given_in(shape, strides, change, expected,
+                                                    monkeypatch):
     monkeypatch.setattr(torch_backend, "ONEDNN_MIN_PIXELS", 0)
     rank = len(shape) - 2
     args = ConvTransposeArgs.normalize(rank, 3, strides=strides, padding="same")
     launch = torch_backend._launch(args, shape[1:-1])
-    x = torch.zeros(shape, requires_grad=grad).movedim(-1, 1)
-    if channels_first:
+    x = torch.zeros(shape, device="meta" if change == "meta" else "cpu",
+                    requires_grad=change != "inference").movedim(-1, 1)
+    if change == "contiguous":
         x = x.contiguous()
     route = torch_backend.operator_route(x, torch.zeros(*(3,) * rank, 64, shape[-1]), launch,
-                                         not channels_first)
-    assert (route.method, route.weight_memory_format) == (method, memory_format)
+                                         change != "contiguous")
+    assert (route.method, route.weight_memory_format) == expected
 
 
 def _channels_first_launch(shape, kernel_size=3, strides=2, **kwargs):

@@ -1336,8 +1336,8 @@ channels_first_input=False, weight_memory_format=None, cut_after=False)
 
 def _weight_copied(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> bool:
     """Whether the weight goes to torch in the memory format of the input it runs: in 2-D
-    and 3-D training steps, outside ``torch.compile`` (Inductor lays out its own) and
-    ``torch.func`` transforms.
+    and 3-D training steps on the CPU (CUDA's convolutions were not measured), outside
+    ``torch.compile`` (Inductor lays out its own) and ``torch.func`` transforms.
 
     torch's CPU convolutions run the weight in the input's memory format, and copied a
     weight stored otherwise again in the backward, which saved it as given; the copy
@@ -1346,7 +1346,7 @@ def _weight_copied(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> boo
     torch's operator three instead of two (docs/architecture.md, "The weight in the
     input's memory format"). In inference torch makes the one copy itself.
     """
-    return (launch.rank > 1 and _records_gradient(x, kernel)
+    return (launch.rank > 1 and x.is_cpu and _records_gradient(x, kernel)
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active())
 

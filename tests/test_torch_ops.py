@@ -540,6 +540,7 @@ def test_a_keras_format_training_step_copies_the_layers_kernel_once(strides, met
     backward (four copies in all on oneDNN's direct call, three on torch's operator); handed
     the copy, they keep it. The backward still converts the kernel's gradient: two."""
     monkeypatch.setattr(torch_backend, "ONEDNN_MIN_PIXELS", 0)
+    monkeypatch.setattr(torch_backend, "_CALLS", {})  # a route remembered elsewhere
     methods = []
     route = torch_backend.operator_route
     monkeypatch.setattr(torch_backend, "operator_route",

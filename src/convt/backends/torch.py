@@ -431,7 +431,7 @@ def kernel_layout(args: ConvTransposeArgs) -> tuple[int, ...]:
     Keras's shape stored in this order (see :func:`laid_out`) is passed as is;
     any other layout gives the same values after a relayout on every call.
     On an input in channels_last memory torch's kernels want the weight in
-    channels_last memory, and the op copies it so once a call
+    channels_last memory, and a training step copies it so once
     (:func:`_weight_copied`): storing it so was no faster within the
     noise, and the copy would move to the calls that run channels_first memory.
 

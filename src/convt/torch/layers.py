@@ -13,8 +13,8 @@ memory order the backend reads without a copy (torch's ``(in, filters,
 :func:`convt.backends.torch.kernel_layout`): ``layer.kernel`` is then not
 C-contiguous (use ``reshape``, not ``view``), and a step on channels_first
 memory relays out neither it nor its gradient. On channels_last memory (Keras's
-format), torch's CPU kernels want a channels_last weight: the op copies the
-kernel once a call, and torch its gradient back. ``get_weights`` returns
+format), torch's CPU kernels want a channels_last weight: a training step copies
+the kernel once, and torch its gradient back. ``get_weights`` returns
 C-ordered arrays.
 
 Building. Like torch's ``Lazy*`` modules, a layer creates its parameters from

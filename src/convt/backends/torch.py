@@ -624,8 +624,15 @@ def runs_channels_first(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -
             and 2 * kernel.shape[launch.rank] >= x.shape[1]
             and x.shape[0] * math.prod(x.shape[2:]) <= CHANNELS_FIRST_MAX_PIXELS
             and x.numel() * (kernel.numel() // kernel.shape[-1]) >= CHANNELS_FIRST_MIN_MACS
-            and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+            and _suggests_channels_last(x)
             and not torch.compiler.is_compiling() and not _vmapping())
+
+
+def _suggests_channels_last(x: torch.Tensor) -> bool:
+    """Whether torch's convolutions run a 2-D or 3-D ``x`` in channels_last memory: in it,
+    and not also contiguous (as with one channel or one pixel)."""
+    return (x.dim() in (4, 5) and not x.is_contiguous()
+            and x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2]))
 
 
 def _in_channels_last_memory(out: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -918,8 +925,7 @@ def weight_gradient_in_channels_first(x: torch.Tensor, weight: torch.Tensor,
             and pairs >= WEIGHT_GRADIENT_FIRST_MIN_CHANNEL_PAIRS
             and x.numel() // channels * pairs * math.prod(launch.kernel_size)
             >= WEIGHT_GRADIENT_FIRST_MIN_MACS
-            and not x.is_contiguous()
-            and x.is_contiguous(memory_format=_CHANNELS_LAST[launch.rank]))
+            and _suggests_channels_last(x))
 
 
 def _weight_gradient(x: torch.Tensor, weight: torch.Tensor, grad: torch.Tensor, launch: Launch,
@@ -1349,13 +1355,6 @@ def _weight_copied(x: torch.Tensor, kernel: torch.Tensor, launch: Launch) -> boo
     return (launch.rank > 1 and x.is_cpu and _records_gradient(x, kernel)
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active())
-
-
-def _suggests_channels_last(x: torch.Tensor) -> bool:
-    """Whether torch's convolutions run a 2-D or 3-D ``x`` in channels_last memory: in it,
-    and not also contiguous (as with one channel or one pixel)."""
-    return (x.dim() in (4, 5) and not x.is_contiguous()
-            and x.is_contiguous(memory_format=_CHANNELS_LAST[x.dim() - 2]))
 
 
 def _operator_weight_memory_format(x: torch.Tensor, kernel: torch.Tensor, launch: Launch,
